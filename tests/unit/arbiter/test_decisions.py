@@ -1,0 +1,158 @@
+"""The master's decisions, as tables: no processes, no mocks."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from unitcorn.arbiter import decisions as d
+from unitcorn.arbiter.decisions import Command, WorkerHandle
+
+
+@pytest.mark.parametrize(
+    ("signum", "is_daemon", "expected"),
+    [
+        (signal.SIGHUP, False, Command.RELOAD),
+        (signal.SIGTERM, False, Command.STOP_GRACEFUL),
+        (signal.SIGINT, False, Command.STOP_QUICK),
+        (signal.SIGQUIT, False, Command.STOP_QUICK),
+        (signal.SIGTTIN, False, Command.SCALE_UP),
+        (signal.SIGTTOU, False, Command.SCALE_DOWN),
+        (signal.SIGUSR1, False, Command.REOPEN_LOGS),
+        (signal.SIGUSR2, False, Command.REEXEC),
+        (signal.SIGWINCH, False, Command.IGNORE),
+        (signal.SIGWINCH, True, Command.STOP_WORKERS),
+        (signal.SIGCHLD, False, Command.REAP),
+        (signal.SIGPIPE, False, Command.IGNORE),
+    ],
+)
+def test_command_for_signal(signum: int, is_daemon: bool, expected: Command) -> None:
+    assert d.command_for_signal(signum, is_daemon=is_daemon) is expected
+
+
+@pytest.mark.parametrize(
+    ("reexec_pid", "master_pid", "refused"),
+    [(0, 0, False), (123, 0, True), (0, 456, True), (123, 456, True)],
+)
+def test_reexec_guards(reexec_pid: int, master_pid: int, refused: bool) -> None:
+    refusal = d.reexec_refusal(reexec_pid, master_pid)
+    assert (refusal is not None) is refused
+    if refused:
+        assert str(reexec_pid or master_pid) in refusal
+
+
+@pytest.mark.parametrize(
+    ("current", "command", "expected"),
+    [
+        (1, Command.SCALE_UP, 2),
+        (4, Command.SCALE_UP, 5),
+        (3, Command.SCALE_DOWN, 2),
+        (1, Command.SCALE_DOWN, 1),
+        (2, Command.RELOAD, 2),
+    ],
+)
+def test_scaled_worker_count(current: int, command: Command, expected: int) -> None:
+    assert d.scaled_worker_count(current, command) == expected
+
+
+def _exited(code: int) -> int:
+    return code << 8
+
+
+def _killed(signum: int) -> int:
+    return signum
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "signum", "reason", "halts_with"),
+    [
+        (_exited(0), 0, None, "normal", None),
+        (_exited(1), 1, None, "error", None),
+        (_exited(3), 3, None, "boot-failed", 3),
+        (_exited(4), 4, None, "app-load-failed", 4),
+        (_killed(signal.SIGKILL), None, signal.SIGKILL, "killed by SIGKILL", None),
+        (_killed(signal.SIGTERM), None, signal.SIGTERM, "killed by SIGTERM", None),
+    ],
+)
+def test_classify_exit(status: int, code, signum, reason: str, halts_with) -> None:
+    assert os.WIFEXITED(status) or os.WIFSIGNALED(status)
+    info = d.classify_exit(status)
+    observed = (info.code, info.signal, info.reason, info.halts_with)
+    assert observed == (code, signum, reason, halts_with)
+
+
+def _worker(
+    pid: int, generation: int = 1, booted: bool = True, retiring: bool = False
+) -> WorkerHandle:
+    handle = WorkerHandle(pid=pid, age=pid, generation=generation, slot=pid, spawned_at=0.0)
+    handle.is_booted = booted
+    handle.retire_deadline = 99.0 if retiring else None
+    return handle
+
+
+def test_plan_spawns_up_to_the_desired_count() -> None:
+    assert d.plan_workers([_worker(1)], desired=3, generation=1) == [d.Spawn(1), d.Spawn(1)]
+
+
+def test_plan_retires_the_oldest_excess_workers() -> None:
+    workers = [_worker(3), _worker(1), _worker(2)]
+    assert d.plan_workers(workers, desired=1, generation=1) == [d.Retire(1), d.Retire(2)]
+
+
+def test_plan_ignores_workers_already_retiring() -> None:
+    workers = [_worker(1, retiring=True), _worker(2)]
+    assert d.plan_workers(workers, desired=2, generation=1) == [d.Spawn(1)]
+
+
+def test_reload_keeps_the_old_generation_until_the_new_one_booted() -> None:
+    old = [_worker(1, generation=1), _worker(2, generation=1)]
+    assert d.plan_workers(old, desired=2, generation=2) == [d.Spawn(2), d.Spawn(2)]
+    half = old + [_worker(3, generation=2), _worker(4, generation=2, booted=False)]
+    assert d.plan_workers(half, desired=2, generation=2) == []
+    done = old + [_worker(3, generation=2), _worker(4, generation=2)]
+    assert d.plan_workers(done, desired=2, generation=2) == [d.Retire(1), d.Retire(2)]
+
+
+def test_zero_desired_workers_retires_everyone() -> None:
+    workers = [_worker(1), _worker(2, generation=0)]
+    assert d.plan_workers(workers, desired=0, generation=1) == [d.Retire(1), d.Retire(2)]
+
+
+def test_heartbeat_aborts_a_silent_worker_then_kills_it() -> None:
+    beats = {1: 100.0, 2: 125.0}
+    workers = [_worker(1), _worker(2)]
+    assert d.heartbeat_actions(workers, now=131.0, timeout=30, last_beat=beats.get) == [d.Abort(1)]
+    workers[0].kill_deadline = 133.0
+    assert d.heartbeat_actions(workers, now=132.0, timeout=30, last_beat=beats.get) == []
+    assert d.heartbeat_actions(workers, now=133.0, timeout=30, last_beat=beats.get) == [d.Kill(1)]
+
+
+def test_heartbeat_counts_from_spawn_until_the_first_beat() -> None:
+    worker = _worker(1, booted=False)
+    worker.spawned_at = 50.0
+    assert d.heartbeat_actions([worker], now=79.0, timeout=30, last_beat=lambda slot: 0.0) == []
+    assert d.heartbeat_actions([worker], now=81.0, timeout=30, last_beat=lambda slot: 0.0) == [
+        d.Abort(1)
+    ]
+
+
+def test_timeout_zero_disables_heartbeat_checks() -> None:
+    assert d.heartbeat_actions([_worker(1)], now=1e9, timeout=0, last_beat=lambda s: 1.0) == []
+
+
+def test_a_retiring_worker_is_killed_at_its_deadline_not_for_silence() -> None:
+    worker = _worker(1, retiring=True)  # deadline 99
+    assert d.heartbeat_actions([worker], now=98.0, timeout=1, last_beat=lambda s: 0.1) == []
+    actions = d.heartbeat_actions([worker], now=99.0, timeout=1, last_beat=lambda s: 0.1)
+    assert actions == [d.Kill(1)]
+
+
+def test_next_deadline_is_the_earliest() -> None:
+    beats = {1: 100.0, 2: 90.0}
+    workers = [_worker(1), _worker(2)]
+    assert d.next_heartbeat_deadline(workers, 30, beats.get) == 120.0
+    assert d.next_heartbeat_deadline(workers, 0, beats.get) is None
+    workers[0].kill_deadline = 101.0
+    assert d.next_heartbeat_deadline(workers, 30, beats.get) == 101.0

@@ -1,0 +1,194 @@
+"""The master's decisions as pure functions: signals, child exits, worker counts, heartbeats.
+
+Nothing here forks, signals or sleeps; `master.py` carries the results out. That keeps every
+rule of SIGNALS.md testable as a table, with no processes.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+# Exit codes a worker uses to tell the master it cannot work at all (gunicorn's numbers).
+WORKER_BOOT_ERROR = 3
+APP_LOAD_ERROR = 4
+
+
+class Command(enum.Enum):
+    RELOAD = "reload"
+    STOP_GRACEFUL = "stop-graceful"
+    STOP_QUICK = "stop-quick"
+    SCALE_UP = "scale-up"
+    SCALE_DOWN = "scale-down"
+    REOPEN_LOGS = "reopen-logs"
+    REEXEC = "reexec"
+    STOP_WORKERS = "stop-workers"
+    REAP = "reap"
+    IGNORE = "ignore"
+
+
+SIGNAL_COMMANDS: dict[int, Command] = {
+    signal.SIGHUP: Command.RELOAD,
+    signal.SIGTERM: Command.STOP_GRACEFUL,
+    signal.SIGINT: Command.STOP_QUICK,
+    signal.SIGQUIT: Command.STOP_QUICK,
+    signal.SIGTTIN: Command.SCALE_UP,
+    signal.SIGTTOU: Command.SCALE_DOWN,
+    signal.SIGUSR1: Command.REOPEN_LOGS,
+    signal.SIGUSR2: Command.REEXEC,
+    signal.SIGWINCH: Command.STOP_WORKERS,
+    signal.SIGCHLD: Command.REAP,
+}
+
+HANDLED_SIGNALS = tuple(SIGNAL_COMMANDS)
+
+
+def command_for_signal(signum: int, *, is_daemon: bool) -> Command:
+    """What a signal asks of the master. WINCH only means something to a daemonized master."""
+    command = SIGNAL_COMMANDS.get(signum, Command.IGNORE)
+    if command is Command.STOP_WORKERS and not is_daemon:
+        return Command.IGNORE
+    return command
+
+
+def reexec_refusal(reexec_pid: int, master_pid: int) -> str | None:
+    """Why USR2 must be ignored now, or None if a new master may be started."""
+    if reexec_pid:
+        return f"an upgraded master is already running pid={reexec_pid}"
+    if master_pid:
+        return f"this master is itself an upgrade and its old master is alive pid={master_pid}"
+    return None
+
+
+def scaled_worker_count(current: int, command: Command) -> int:
+    """TTIN adds one worker; TTOU removes one but never goes below one."""
+    if command is Command.SCALE_UP:
+        return current + 1
+    if command is Command.SCALE_DOWN:
+        return max(1, current - 1)
+    return current
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    code: int | None
+    signal: int | None
+    reason: str
+    # Exit status the master must halt with (3 or 4), or None to carry on.
+    halts_with: int | None
+
+
+def classify_exit(status: int) -> ExitInfo:
+    """Turn a `waitpid` status into what happened and whether it is fatal for the server."""
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        return ExitInfo(None, signum, f"killed by {signal.Signals(signum).name}", None)
+    code = os.WEXITSTATUS(status)
+    if code == 0:
+        return ExitInfo(0, None, "normal", None)
+    if code == WORKER_BOOT_ERROR:
+        return ExitInfo(code, None, "boot-failed", WORKER_BOOT_ERROR)
+    if code == APP_LOAD_ERROR:
+        return ExitInfo(code, None, "app-load-failed", APP_LOAD_ERROR)
+    return ExitInfo(code, None, "error", None)
+
+
+@dataclass
+class WorkerHandle:
+    """The master's record of one worker process (the worker's own code lives in workers/)."""
+
+    pid: int
+    age: int
+    generation: int
+    slot: int
+    spawned_at: float
+    is_booted: bool = False
+    # Set when the master asked the worker to go: by then it only has to exit, not beat.
+    retire_deadline: float | None = None
+    # Set when SIGABRT was sent for a missed heartbeat: SIGKILL follows at this time.
+    kill_deadline: float | None = None
+    process: object = None  # the Worker object hooks receive (gunicorn passes the same)
+
+    @property
+    def is_retiring(self) -> bool:
+        return self.retire_deadline is not None
+
+
+@dataclass(frozen=True)
+class Spawn:
+    generation: int
+
+
+@dataclass(frozen=True)
+class Retire:
+    pid: int
+
+
+@dataclass(frozen=True)
+class Abort:
+    """Missed heartbeat: SIGABRT now (the worker_abort hook runs), SIGKILL later."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class Kill:
+    pid: int
+
+
+WorkerAction = Spawn | Retire | Abort | Kill
+
+
+def plan_workers(workers: Iterable[WorkerHandle], desired: int, generation: int) -> list[WorkerAction]:
+    """Spawn or retire workers so the current generation has `desired` of them.
+
+    Older generations (after a reload) keep serving until the current generation has all its
+    workers booted; only then are they retired. That ordering is what makes HUP zero-downtime.
+    """
+    active = [w for w in workers if not w.is_retiring]
+    current = sorted((w for w in active if w.generation == generation), key=lambda w: w.age)
+    older = [w for w in active if w.generation != generation]
+    actions: list[WorkerAction] = []
+    if len(current) < desired:
+        actions.extend(Spawn(generation) for _ in range(desired - len(current)))
+    elif len(current) > desired:
+        actions.extend(Retire(w.pid) for w in current[: len(current) - desired])
+    booted = sum(1 for w in current if w.is_booted)
+    if older and booted >= desired:
+        actions.extend(Retire(w.pid) for w in sorted(older, key=lambda w: w.age))
+    return actions
+
+
+def heartbeat_actions(
+    workers: Iterable[WorkerHandle], now: float, timeout: float, last_beat: Callable[[int], float]
+) -> list[WorkerAction]:
+    """Abort workers silent for longer than `timeout`; kill those that ignored the abort or a retire."""
+    actions: list[WorkerAction] = []
+    for worker in workers:
+        if worker.kill_deadline is not None:
+            if now >= worker.kill_deadline:
+                actions.append(Kill(worker.pid))
+        elif worker.retire_deadline is not None:
+            if now >= worker.retire_deadline:
+                actions.append(Kill(worker.pid))
+        elif timeout > 0 and now - (last_beat(worker.slot) or worker.spawned_at) > timeout:
+            actions.append(Abort(worker.pid))
+    return actions
+
+
+def next_heartbeat_deadline(
+    workers: Iterable[WorkerHandle], timeout: float, last_beat: Callable[[int], float]
+) -> float | None:
+    """The earliest moment `heartbeat_actions` could decide something new."""
+    deadlines = []
+    for worker in workers:
+        if worker.kill_deadline is not None:
+            deadlines.append(worker.kill_deadline)
+        elif worker.retire_deadline is not None:
+            deadlines.append(worker.retire_deadline)
+        elif timeout > 0:
+            deadlines.append((last_beat(worker.slot) or worker.spawned_at) + timeout)
+    return min(deadlines, default=None)

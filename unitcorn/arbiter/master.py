@@ -1,0 +1,571 @@
+"""The master process: one loop that waits for signals, worker messages and deadlines, then acts.
+
+Every rule lives in `decisions.py`; this module only carries decisions out (fork, kill, waitpid,
+pidfile, listeners). The loop wakes on a signal byte, a worker's "booted" message, the old
+master's exit (after an upgrade), or the nearest deadline — never on a fixed polling interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import selectors
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from unitcorn import __version__
+from unitcorn.app import AppLoadError, load_app, purge_app_modules
+from unitcorn.arbiter import decisions
+from unitcorn.arbiter.decisions import Command, WorkerHandle
+from unitcorn.arbiter.heartbeat import HeartbeatBoard
+from unitcorn.arbiter.lifecycle import Lifecycle
+from unitcorn.arbiter.signals import SignalQueue
+from unitcorn.hooks import call_hook
+from unitcorn.logs import ERROR_LOGGER, configure_logging, reopen_logs
+from unitcorn.pidfile import remove_pidfile, write_pidfile
+from unitcorn.proctitle import set_title
+from unitcorn.settings import ConfigError, UsageError, load_settings
+from unitcorn.sockets import BindError, Listener, open_listeners
+from unitcorn.workers import worker_class_for
+
+# How long a worker gets between SIGABRT (worker_abort hook) and SIGKILL.
+ABORT_GRACE = 2.0
+
+
+@dataclass
+class ReloadBase:
+    """What a reload falls back to if its new generation fails to boot."""
+
+    settings: Any
+    generation: int
+    num_workers: int
+    app: Any
+
+
+class Master:
+    """gunicorn's Arbiter, reorganised: state here, rules in decisions, effects in the loop."""
+
+    def __init__(
+        self,
+        settings: Any,
+        argv: list[str],
+        environ: dict[str, str],
+        inherited: list[Listener],
+        *,
+        start_cwd: str,
+        master_pid: int = 0,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
+        self.settings = settings
+        self.argv = argv
+        # The environment as the operator gave it, minus our control variables: HUP restores it
+        # before re-applying --env, and an upgrade hands it to the new master.
+        self.environ_orig = dict(environ)
+        self.start_cwd = start_cwd
+        # Sockets handed over by systemd or by the master we upgrade from; binds reuse them.
+        self.inherited = inherited
+        self.listeners: list[Listener] = []
+        self.master_pid = master_pid
+        self.lifecycle = lifecycle or Lifecycle()
+        self.pid = os.getpid()
+        self.log = logging.getLogger(ERROR_LOGGER)
+        self.workers: dict[int, WorkerHandle] = {}
+        self.generation = 1
+        self.num_workers = settings.workers
+        self.reexec_pid = 0
+        self.app: Any = None
+        self.exit_code = 0
+        self.is_ready = False
+        self.requests_served = 0
+        self.stop_deadline: float | None = None
+        self.reload_base: ReloadBase | None = None
+        self.is_reload_requested_again = False
+        self._worker_age = 0
+        self._pidfile_path: str | None = None
+        self._board = HeartbeatBoard()
+        self._selector = selectors.DefaultSelector()
+        self._signals: SignalQueue | None = None
+        self._ready_reader, self._ready_writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._life_reader, self._life_writer = os.pipe2(os.O_CLOEXEC)
+        self._old_master_fd = -1
+
+    # gunicorn's names, for hooks written against the Arbiter.
+    @property
+    def cfg(self) -> Any:
+        return self.settings
+
+    @property
+    def WORKERS(self) -> dict[int, Any]:
+        return {pid: handle.process for pid, handle in self.workers.items()}
+
+    @property
+    def LISTENERS(self) -> list[Listener]:
+        return self.listeners
+
+    # ---- start and the loop -------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until told to stop; return the process exit status."""
+        self._signals = SignalQueue(decisions.HANDLED_SIGNALS)
+        self._selector.register(self._signals, selectors.EVENT_READ, self._handle_signals)
+        self._selector.register(self._ready_reader, selectors.EVENT_READ, self._read_boot_messages)
+        self._watch_old_master()
+        self.log.info("Starting unitcorn %s", __version__)
+        call_hook(self.settings, "on_starting", self)
+        self.listeners = open_listeners(
+            self.settings.bind,
+            self.settings.backlog,
+            self.settings.reuse_port,
+            inherited=self.inherited,
+            owner=(self.settings.user, self.settings.group),
+        )
+        self.inherited = []
+        for listener in self.listeners:
+            self.log.info("Listening at: %s (%d)", listener, listener.fileno())
+        self.log.info("Using worker: %s", self.settings.effective_worker_class)
+        if self.settings.preload_app:
+            self.app = load_app(self.settings.app_uri, self.settings.pythonpath, self.settings.chdir)
+        self._update_pidfile()
+        self._set_title()
+        try:
+            self._manage_workers()
+            while not self._is_finished():
+                self._step()
+        finally:
+            self._finish()
+        return self.exit_code
+
+    def _step(self) -> None:
+        for key, _ in self._selector.select(self._select_timeout()):
+            key.data()
+        self._reap_children()
+        now = time.monotonic()
+        self._enforce_deadlines(now)
+        if self.stop_deadline is None:
+            self._manage_workers()
+        self.lifecycle.tick(self, now)
+
+    def _select_timeout(self) -> float | None:
+        deadlines = [
+            decisions.next_heartbeat_deadline(
+                self.workers.values(), self.settings.timeout, self._board.last_beat
+            ),
+            self.stop_deadline,
+            self.lifecycle.next_deadline(self),
+        ]
+        nearest = min((d for d in deadlines if d is not None), default=None)
+        if nearest is None:
+            return None
+        return max(0.0, nearest - time.monotonic())
+
+    def _is_finished(self) -> bool:
+        return self.stop_deadline is not None and not self.workers
+
+    # ---- signals --------------------------------------------------------------------------
+
+    def _handle_signals(self) -> None:
+        assert self._signals is not None
+        for signum in self._signals.drain():
+            command = decisions.command_for_signal(signum, is_daemon=self.settings.daemon)
+            if command not in (Command.REAP, Command.IGNORE):
+                self.log.info("Handling signal: %s", signal.Signals(signum).name[3:].lower())
+            self.handle_command(command, signum)
+
+    def handle_command(self, command: Command, signum: int = 0) -> None:
+        """Carry out one command (from a signal, or from `unitcorn ctl`)."""
+        if self.stop_deadline is not None:
+            if command is Command.STOP_QUICK:
+                self._signal_workers(signal.SIGQUIT)
+            return
+        if command is Command.RELOAD:
+            self.reload()
+        elif command is Command.STOP_GRACEFUL:
+            self.stop(graceful=True)
+        elif command is Command.STOP_QUICK:
+            self.stop(graceful=False)
+        elif command in (Command.SCALE_UP, Command.SCALE_DOWN):
+            self._set_worker_count(decisions.scaled_worker_count(self.num_workers, command))
+        elif command is Command.REOPEN_LOGS:
+            reopen_logs()
+            self._signal_workers(signal.SIGUSR1)
+        elif command is Command.REEXEC:
+            self.reexec()
+        elif command is Command.STOP_WORKERS:
+            self.log.info("stopping all workers (WINCH) master stays")
+            self._set_worker_count(0)
+        elif command is Command.IGNORE and signum == signal.SIGWINCH:
+            self.log.debug("SIGWINCH ignored: not daemonized")
+
+    def _set_worker_count(self, count: int) -> None:
+        old = self.num_workers
+        if count == old:
+            self.log.info("worker count unchanged workers=%d", old)
+            return
+        self.num_workers = count
+        self.log.info("worker count changed workers=%d previous=%d", count, old)
+        call_hook(self.settings, "nworkers_changed", self, count, old)
+        self.lifecycle.status_changed(self)
+
+    # ---- workers --------------------------------------------------------------------------
+
+    def _manage_workers(self) -> None:
+        now = time.monotonic()
+        actions = decisions.plan_workers(self.workers.values(), self.num_workers, self.generation)
+        for action in actions:
+            if isinstance(action, decisions.Spawn):
+                self._spawn_worker(action.generation)
+            elif isinstance(action, decisions.Retire):
+                self._retire_worker(action.pid, now)
+        self._check_reload_done()
+
+    def _spawn_worker(self, generation: int) -> None:
+        self._worker_age += 1
+        slot = self._board.allocate()
+        worker = worker_class_for(self.settings)(
+            age=self._worker_age,
+            ppid=self.pid,
+            listeners=self.listeners,
+            settings=self.settings,
+            app=self.app,
+            heartbeat=self._board.pen(slot),
+            boot_fd=self._ready_writer,
+            life_fd=self._life_reader,
+            generation=generation,
+        )
+        call_hook(self.settings, "pre_fork", self, worker)
+        pid = os.fork()
+        if pid:
+            worker.pid = pid
+            self.workers[pid] = WorkerHandle(
+                pid, self._worker_age, generation, slot, time.monotonic(), process=worker
+            )
+            self.log.debug("worker spawned pid=%d generation=%d", pid, generation)
+            return
+        self._run_worker_child(worker)
+
+    def _run_worker_child(self, worker: Any) -> None:
+        """In the forked child: never return into the master's stack."""
+        code = 1
+        try:
+            self._become_child()
+            worker.pid = os.getpid()
+            call_hook(self.settings, "post_fork", self, worker)
+            code = worker.run()
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                self.log.exception("worker crashed pid=%d", os.getpid())
+        finally:
+            with contextlib.suppress(BaseException):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+
+    def _become_child(self) -> None:
+        """Drop what only the master may hold: signal handlers, its selector, the pipes' far ends."""
+        if self._signals is not None:
+            self._signals.restore()
+        self._selector.close()
+        for fd in (self._ready_reader, self._life_writer, self._old_master_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _retire_worker(self, pid: int, now: float) -> None:
+        handle = self.workers.get(pid)
+        if handle is None or handle.is_retiring:
+            return
+        handle.retire_deadline = now + self.settings.graceful_timeout
+        self._kill(pid, signal.SIGTERM)
+
+    def _signal_workers(self, signum: int) -> None:
+        for pid in list(self.workers):
+            self._kill(pid, signum)
+
+    def _kill(self, pid: int, signum: int) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass  # already gone; waitpid will tell us why
+
+    def _read_boot_messages(self) -> None:
+        """Workers write their pid to the boot pipe once they can serve."""
+        try:
+            data = os.read(self._ready_reader, 65536)
+        except BlockingIOError:
+            return
+        for line in data.split():
+            handle = self.workers.get(int(line))
+            if handle is None or handle.is_booted:
+                continue
+            handle.is_booted = True
+            self.log.info(
+                "Booting worker with pid: %d generation=%d", handle.pid, handle.generation
+            )
+        if not self.is_ready and self._current_generation_booted():
+            self.is_ready = True
+            self.log.info("server ready workers=%d", self.num_workers)
+            call_hook(self.settings, "when_ready", self)
+            self.lifecycle.ready(self)
+        self.lifecycle.status_changed(self)
+
+    def _current_generation_booted(self) -> bool:
+        booted = sum(
+            1
+            for w in self.workers.values()
+            if w.generation == self.generation and w.is_booted and not w.is_retiring
+        )
+        return booted >= self.num_workers
+
+    def _reap_children(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.reexec_pid:
+                self.reexec_pid = 0
+                info = decisions.classify_exit(status)
+                self.log.info("upgraded master exited pid=%d reason=%s", pid, info.reason)
+                self.lifecycle.upgrade_child_exited(self, pid, info)
+                continue
+            handle = self.workers.pop(pid, None)
+            if handle is None:
+                continue
+            self._board.release(handle.slot)
+            self._on_worker_exit(handle, decisions.classify_exit(status))
+
+    def _on_worker_exit(self, handle: WorkerHandle, info: decisions.ExitInfo) -> None:
+        expected = handle.is_retiring or self.stop_deadline is not None
+        level = logging.INFO if expected or info.code == 0 else logging.ERROR
+        self.log.log(
+            level,
+            "worker exited pid=%d code=%s reason=%s generation=%d",
+            handle.pid,
+            info.code if info.code is not None else "-",
+            info.reason,
+            handle.generation,
+        )
+        call_hook(self.settings, "child_exit", self, handle.process)
+        if info.halts_with is None or self.stop_deadline is not None:
+            return
+        if self.reload_base is not None and handle.generation == self.generation:
+            self._revert_failed_reload(f"new worker failed: {info.reason} (exit {info.code})")
+            return
+        self.log.error("halting: a worker could not start reason=%s", info.reason)
+        self.stop(graceful=False, exit_code=info.halts_with)
+
+    def _enforce_deadlines(self, now: float) -> None:
+        actions = decisions.heartbeat_actions(
+            self.workers.values(), now, self.settings.timeout, self._board.last_beat
+        )
+        for action in actions:
+            assert not isinstance(action, decisions.Spawn)
+            handle = self.workers[action.pid]
+            if isinstance(action, decisions.Abort):
+                self.log.critical("WORKER TIMEOUT (pid:%d) timeout=%s", action.pid, self.settings.timeout)
+                handle.kill_deadline = now + ABORT_GRACE
+                self._kill(action.pid, signal.SIGABRT)
+            elif isinstance(action, decisions.Kill):
+                self.log.error("worker killed pid=%d reason=did-not-exit-in-time", action.pid)
+                # Repeat once a second until waitpid reports it, rather than trusting one signal.
+                handle.kill_deadline = now + 1.0
+                self._kill(action.pid, signal.SIGKILL)
+        if self.stop_deadline is not None and now >= self.stop_deadline and self.workers:
+            self.log.warning("graceful timeout reached; killing workers count=%d", len(self.workers))
+            self._signal_workers(signal.SIGKILL)
+            self.stop_deadline = now + 1.0
+
+    # ---- reload (HUP) ---------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Reload configuration from scratch and replace every worker, old ones serving meanwhile."""
+        if self.reload_base is not None:
+            # Let the running reload finish first; then apply the newest configuration.
+            self.is_reload_requested_again = True
+            return
+        self.lifecycle.reload_started(self)
+        try:
+            settings = load_settings(self.argv, self.environ_orig, cwd=self.start_cwd)
+        except (ConfigError, UsageError) as exc:
+            self._reload_failed(f"configuration: {exc}")
+            return
+        self._apply_environment(settings)
+        app = None
+        if settings.preload_app:
+            try:
+                purge_app_modules(settings.pythonpath, settings.chdir)
+                app = load_app(settings.app_uri, settings.pythonpath, settings.chdir)
+            except AppLoadError as exc:
+                self._apply_environment(self.settings)
+                self._reload_failed(f"application: {exc}")
+                return
+        try:
+            listeners = open_listeners(
+                settings.bind, settings.backlog, settings.reuse_port, inherited=self.listeners,
+                owner=(settings.user, settings.group),
+            )
+        except BindError as exc:
+            self._apply_environment(self.settings)
+            self._reload_failed(f"listeners: {exc}")
+            return
+        for listener in self.listeners:
+            if listener not in listeners:
+                self.log.info("closing listener no longer bound address=%s", listener)
+                listener.close(unlink=self._may_unlink_sockets())
+        self.reload_base = ReloadBase(self.settings, self.generation, self.num_workers, self.app)
+        old_count = self.num_workers
+        self.listeners = listeners
+        self.settings = settings
+        self.app = app
+        configure_logging(settings)
+        self.num_workers = settings.workers
+        if self.num_workers != old_count:
+            call_hook(settings, "nworkers_changed", self, self.num_workers, old_count)
+        call_hook(settings, "on_reload", self)
+        self._update_pidfile()
+        self._set_title()
+        self.generation += 1
+        self.log.info("reload started generation=%d workers=%d", self.generation, self.num_workers)
+
+    def _apply_environment(self, settings: Any) -> None:
+        """Restore the original environment, then apply this configuration's --env and chdir."""
+        os.environ.clear()
+        os.environ.update(self.environ_orig)
+        for item in settings.raw_env:
+            key, _, value = item.partition("=")
+            os.environ[key] = value
+        if settings.chdir:
+            os.chdir(settings.chdir)
+
+    def _check_reload_done(self) -> None:
+        if self.reload_base is None or not self._current_generation_booted():
+            return
+        self.reload_base = None
+        self.log.info("reload complete generation=%d", self.generation)
+        self.lifecycle.reload_finished(self, ok=True, reason="")
+        self._maybe_reload_again()
+
+    def _reload_failed(self, reason: str) -> None:
+        self.log.error("reload failed, old generation keeps serving reason=%s", reason)
+        self.lifecycle.reload_finished(self, ok=False, reason=reason)
+        self._maybe_reload_again()
+
+    def _revert_failed_reload(self, reason: str) -> None:
+        base = self.reload_base
+        assert base is not None
+        failed_generation = self.generation
+        self.reload_base = None
+        for handle in list(self.workers.values()):
+            if handle.generation == failed_generation:
+                self._retire_worker(handle.pid, time.monotonic())
+        self.settings, self.generation = base.settings, base.generation
+        self.num_workers, self.app = base.num_workers, base.app
+        configure_logging(self.settings)
+        self._apply_environment(self.settings)
+        self._update_pidfile()
+        self._reload_failed(reason)
+
+    def _maybe_reload_again(self) -> None:
+        if self.is_reload_requested_again:
+            self.is_reload_requested_again = False
+            self.reload()
+
+    # ---- upgrade (USR2) -------------------------------------------------------------------
+
+    def reexec(self) -> None:
+        """Start a new master from the installed code, handing it our listening sockets."""
+        from unitcorn.arbiter.reexec import exec_new_master
+
+        refusal = decisions.reexec_refusal(self.reexec_pid, self.master_pid)
+        if refusal:
+            self.log.warning("USR2 ignored: %s", refusal)
+            return
+        pid = os.fork()
+        if pid:
+            self.reexec_pid = pid
+            self.log.info("upgrade started new_master=%d", pid)
+            self.lifecycle.upgrade_started(self, pid)
+            return
+        try:
+            self._become_child()
+            exec_new_master(self)
+        finally:
+            os._exit(1)
+
+    def _watch_old_master(self) -> None:
+        """After an upgrade, learn at once when the old master exits (pidfd), to take over."""
+        if not self.master_pid:
+            return
+        try:
+            self._old_master_fd = os.pidfd_open(self.master_pid)
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:
+                self._promote()
+                return
+            raise
+        os.set_inheritable(self._old_master_fd, False)
+        self._selector.register(self._old_master_fd, selectors.EVENT_READ, self._promote)
+
+    def _promote(self) -> None:
+        if self._old_master_fd >= 0:
+            self._selector.unregister(self._old_master_fd)
+            os.close(self._old_master_fd)
+            self._old_master_fd = -1
+        self.log.info("master promoted: the old master exited old_master=%d", self.master_pid)
+        self.master_pid = 0
+        self._update_pidfile()
+        self._set_title()
+
+    # ---- stop -----------------------------------------------------------------------------
+
+    def stop(self, graceful: bool, exit_code: int = 0) -> None:
+        """Close listeners, ask workers to stop (TERM: finish requests; QUIT: now), then wait."""
+        self.exit_code = exit_code
+        unlink = self._may_unlink_sockets()
+        for listener in self.listeners:
+            listener.close(unlink=unlink)
+        self.listeners = []
+        self.lifecycle.stopping(self)
+        self._signal_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
+        self.stop_deadline = time.monotonic() + self.settings.graceful_timeout
+
+    def _may_unlink_sockets(self) -> bool:
+        """A unix socket file stays when another master (old or new) still serves on it."""
+        return self.reexec_pid == 0 and self.master_pid == 0
+
+    def _finish(self) -> None:
+        self.log.info("Shutting down: Master")
+        if self._pidfile_path:
+            remove_pidfile(self._pidfile_path, self.pid)
+        call_hook(self.settings, "on_exit", self)
+        if self._signals is not None:
+            self._signals.restore()
+        self._selector.close()
+        self.lifecycle.finished(self)
+
+    # ---- small effects ------------------------------------------------------------------
+
+    def _update_pidfile(self) -> None:
+        """Write PIDFILE (PIDFILE.2 while an old master still runs); drop a path no longer set."""
+        path = self.settings.pidfile
+        if path and self.master_pid:
+            path = f"{path}.2"
+        if self._pidfile_path and self._pidfile_path != path:
+            remove_pidfile(self._pidfile_path, self.pid)
+        self._pidfile_path = path or None
+        if self._pidfile_path:
+            write_pidfile(self._pidfile_path, self.pid)
+
+    def _set_title(self) -> None:
+        set_title(f"master [{self.proc_name}]")
+
+    @property
+    def proc_name(self) -> str:
+        return str(self.settings.proc_name or self.settings.app_uri or "unitcorn")

@@ -1,0 +1,106 @@
+"""argv → settings → run: the only place that prints usage or picks the process exit status.
+
+Exit statuses: 0 ok, 1 unexpected, 2 usage, 3 a worker failed to boot, 4 the app failed to load,
+78 (EX_CONFIG) bad configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from unitcorn.app import AppLoadError, load_app
+from unitcorn.arbiter.decisions import APP_LOAD_ERROR
+from unitcorn.arbiter.systemd_plugin import SystemdLifecycle
+from unitcorn.logs import ERROR_LOGGER, configure_logging
+from unitcorn.settings import ConfigError, UsageError, load_settings, render_print_config
+from unitcorn.sockets import BindError, inherited_from_environment, inherited_from_systemd
+
+EX_USAGE = 2
+EX_CONFIG = 78
+OLD_MASTER_VAR = "UNITCORN_PID"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["ctl"]:
+        from unitcorn.ctl import main as ctl_main
+
+        return ctl_main(args[1:])
+    try:
+        return serve(args)
+    except UsageError as exc:
+        print(f"unitcorn: error: {exc}\nTry 'unitcorn --help'.", file=sys.stderr)
+        return EX_USAGE
+    except ConfigError as exc:
+        print(f"unitcorn: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except AppLoadError as exc:
+        print(f"unitcorn: {exc}", file=sys.stderr)
+        return APP_LOAD_ERROR
+    except BindError as exc:
+        print(f"unitcorn: cannot listen: {exc}", file=sys.stderr)
+        return 1
+
+
+def serve(args: list[str]) -> int:
+    # Our control variables are taken out first, so the app, the workers and a reload never see
+    # them; what remains is the operator's original environment.
+    master_pid = int(os.environ.pop(OLD_MASTER_VAR, "0") or 0)
+    inherited = inherited_from_environment(os.environ) + inherited_from_systemd(os.environ)
+    lifecycle = SystemdLifecycle.from_environ(os.environ, is_upgrade=bool(master_pid))
+    environ_orig = dict(os.environ)
+    start_cwd = os.getcwd()
+
+    settings = load_settings(args, environ_orig, cwd=start_cwd)
+    if settings.print_config:
+        print(render_print_config(settings))
+        return 0
+    if not settings.app_uri:
+        raise UsageError("no application given: unitcorn [OPTIONS] MODULE:CALLABLE")
+    if settings.check_config:
+        load_app(settings.app_uri, settings.pythonpath, settings.chdir)
+        print(f"configuration OK (from {settings.config_source or 'defaults and flags'})")
+        return 0
+    for item in settings.raw_env:
+        key, _, value = item.partition("=")
+        os.environ[key] = value
+    if settings.chdir:
+        os.chdir(settings.chdir)
+    if settings.daemon:
+        daemonize()
+    configure_logging(settings)
+
+    from unitcorn.arbiter.master import Master
+
+    master = Master(
+        settings,
+        args,
+        environ_orig,
+        inherited,
+        start_cwd=start_cwd,
+        master_pid=master_pid,
+        lifecycle=lifecycle,
+    )
+    try:
+        return master.run()
+    except (BindError, AppLoadError):
+        raise
+    except Exception:
+        logging.getLogger(ERROR_LOGGER).exception("master failed")
+        return 1
+
+
+def daemonize() -> None:
+    """Detach from the terminal (-D): fork twice, new session, stdio to /dev/null."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)

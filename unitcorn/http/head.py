@@ -1,0 +1,229 @@
+"""Turn one complete request head (request line + field lines) into a validated Request.
+
+This is the hot path: the whole field block is parsed and validated by one regex findall, and
+only the handful of fields that decide message framing are looked at one by one.
+"""
+
+import re
+
+from .errors import HTTPError
+from .grammar import (
+    ABSOLUTE_FORM,
+    AUTHORITY_FORM,
+    BAD_PERCENT,
+    FIELD_LINE,
+    HOST_VALUE,
+    REQUEST_LINE,
+    TOKEN,
+    TRANSFER_CODING,
+)
+from .request import Limits, Request
+
+_HTTP_10 = (1, 0)
+_HTTP_11 = (1, 1)
+
+# The fields that change how the message is framed or the connection is handled.
+_FRAMING_FIELDS = frozenset(("HOST", "CONTENT-LENGTH", "TRANSFER-ENCODING", "CONNECTION", "EXPECT"))
+
+_TOKEN = re.compile(TOKEN)
+
+
+def parse_head(head: str, limits: Limits) -> Request:
+    """Parse `head`: the request line and field lines, each ending in CRLF, decoded as latin-1."""
+    eol = head.find("\r\n")
+    line = head[:eol]
+    if limits.request_line and len(line) > limits.request_line:
+        raise HTTPError(414, "request line too long")
+    match = REQUEST_LINE.fullmatch(line)
+    if match is None:
+        raise HTTPError(400, _request_line_fault(line))
+    method, target, major, minor = match.groups()
+    if major != "1" or minor not in ("0", "1"):
+        raise HTTPError(505, f"HTTP/{major}.{minor} not supported")
+    version = _HTTP_11 if minor == "1" else _HTTP_10
+
+    block = head[eol + 2 :]
+    pairs = FIELD_LINE.findall(block)
+    if len(pairs) != block.count("\n"):
+        raise HTTPError(400, field_block_fault(block))
+    if limits.fields and len(pairs) > limits.fields:
+        raise HTTPError(431, "too many header fields")
+    if limits.field_size and len(block) > limits.field_size:
+        check_field_sizes(block, limits.field_size)
+    headers = [(name.upper(), value) for name, value in pairs]
+
+    path, query = _split_target(method, target)
+
+    hosts = 0
+    lengths: list[str] = []
+    codings: list[str] = []
+    connection = ""
+    expects_continue = False
+    for name, value in headers:
+        if name not in _FRAMING_FIELDS:
+            continue
+        if name == "HOST":
+            hosts += 1
+            if HOST_VALUE.fullmatch(value) is None:
+                raise HTTPError(400, "invalid Host")
+        elif name == "CONTENT-LENGTH":
+            lengths.append(value)
+        elif name == "TRANSFER-ENCODING":
+            codings.append(value)
+        elif name == "CONNECTION":
+            connection = f"{connection},{value}" if connection else value
+        elif value.lower() == "100-continue":  # EXPECT
+            expects_continue = version == _HTTP_11
+
+    # RFC 9112 §3.2: exactly one Host on HTTP/1.1, never more than one.
+    if hosts > 1:
+        raise HTTPError(400, "more than one Host")
+    if hosts == 0 and version == _HTTP_11:
+        raise HTTPError(400, "missing Host")
+
+    content_length: int | None = None
+    is_chunked = False
+    if codings:
+        # RFC 9112 §6.1: TE with CL is a smuggling attempt; TE was not defined for HTTP/1.0.
+        if lengths:
+            raise HTTPError(400, "both Content-Length and Transfer-Encoding")
+        if version == _HTTP_10:
+            raise HTTPError(400, "Transfer-Encoding on HTTP/1.0")
+        _check_codings(codings)
+        is_chunked = True
+    elif lengths:
+        content_length = _content_length(lengths)
+
+    if connection:
+        connection = connection.lower()
+        if connection == "keep-alive" or connection == "close":  # the usual single option
+            options = {connection}
+        else:
+            options = {option.strip(" \t") for option in connection.split(",")}
+        if "close" in options:
+            keep_alive = False
+        else:
+            keep_alive = version == _HTTP_11 or "keep-alive" in options
+    else:
+        keep_alive = version == _HTTP_11
+
+    return Request(
+        method,
+        target,
+        path,
+        query,
+        version,
+        headers,
+        content_length,
+        is_chunked,
+        keep_alive,
+        expects_continue,
+    )
+
+
+def _split_target(method: str, target: str) -> tuple[str, str]:
+    """Check the request-target against its four forms (RFC 9112 §3.2); return (path, query)."""
+    if "%" in target and BAD_PERCENT.search(target):
+        raise HTTPError(400, "invalid percent-encoding in target")
+    if target[0] == "/":  # origin-form, by far the most common
+        if "#" in target:
+            raise HTTPError(400, "fragment in target")
+        path, _, query = target.partition("?")
+        if method == "CONNECT":
+            raise HTTPError(400, "CONNECT needs authority-form")
+        return path, query
+    if target == "*":  # asterisk-form
+        if method != "OPTIONS":
+            raise HTTPError(400, "asterisk-form is only for OPTIONS")
+        return "*", ""
+    if method == "CONNECT":  # authority-form
+        if AUTHORITY_FORM.fullmatch(target) is None:
+            raise HTTPError(400, "invalid authority-form target")
+        return "", ""
+    match = ABSOLUTE_FORM.fullmatch(target)
+    if match is None:
+        raise HTTPError(400, "invalid request target")
+    path = match.group(2)
+    if path and path[0] != "/":
+        raise HTTPError(400, "invalid request target")
+    return path or "/", match.group(3) or ""
+
+
+def _check_codings(values: list[str]) -> None:
+    """Allow only "chunked" as the last and only coding (we decode no other coding)."""
+    codings = []
+    for value in values:
+        for element in value.split(","):
+            element = element.strip(" \t")
+            if not element:  # RFC 9110 §5.6.1: empty list elements are ignored
+                continue
+            match = TRANSFER_CODING.fullmatch(element)
+            if match is None:
+                raise HTTPError(400, "invalid Transfer-Encoding")
+            codings.append(match.group(1).lower())
+    if not codings:
+        raise HTTPError(400, "empty Transfer-Encoding")
+    # RFC 9112 §6.3: chunked must be final (else the length is unknowable), and applied once.
+    if "chunked" in codings[:-1]:
+        raise HTTPError(400, "chunked is not the final transfer coding")
+    if codings != ["chunked"]:
+        # RFC 9112 §6.1: an unknown (here: any non-chunked) transfer coding is 501.
+        raise HTTPError(501, "unsupported transfer coding")
+
+
+def _content_length(values: list[str]) -> int:
+    """One decimal length; repeated or list-form copies must all be identical (RFC 9110 §8.6)."""
+    if len(values) == 1 and values[0].isdigit() and values[0].isascii():
+        text = values[0]
+    else:
+        items = {item.strip(" \t") for value in values for item in value.split(",")}
+        if len(items) != 1:
+            raise HTTPError(400, "conflicting Content-Length")
+        text = items.pop()
+        if not (text.isdigit() and text.isascii()):
+            raise HTTPError(400, "invalid Content-Length")
+    if len(text) > 18:  # beyond any real body; keeps the int small
+        raise HTTPError(400, "Content-Length too large")
+    return int(text)
+
+
+def check_field_sizes(block: str, field_size: int) -> None:
+    """Refuse with 431 when one field line is longer than `field_size`."""
+    for line in block.split("\r\n"):
+        if len(line) > field_size:
+            raise HTTPError(431, "header field too long")
+
+
+def field_block_fault(block: str) -> str:
+    """Name the first fault in a field block that failed to parse (slow path, errors only)."""
+    for line in block.split("\r\n")[:-1]:
+        if FIELD_LINE.fullmatch(line + "\r\n"):
+            continue
+        if "\n" in line or "\r" in line:
+            return "bare CR or LF in header"
+        if line[:1] in (" ", "\t"):
+            return "obs-fold in header"
+        name, colon, _ = line.partition(":")
+        if not colon:
+            return "header line without colon"
+        if name != name.rstrip(" \t"):
+            return "whitespace before colon"
+        if _TOKEN.fullmatch(name) is None:
+            return "invalid header name"
+        return "invalid character in header value"
+    return "bare CR or LF in header"
+
+
+def _request_line_fault(line: str) -> str:
+    """Name the fault in a request line that failed to parse (slow path, errors only)."""
+    if "\r" in line or "\n" in line:
+        return "bare CR or LF in request line"
+    parts = line.split(" ")
+    if len(parts) != 3:
+        return "invalid request line"
+    method, target, _version = parts
+    if _TOKEN.fullmatch(method) is None:
+        return "invalid method"
+    if not target or not target.isprintable() or not target.isascii():
+        return "invalid request target"
+    return "invalid HTTP version"

@@ -1,0 +1,130 @@
+"""Set up the error and access logs, and reopen their files on USR1."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any, TextIO
+
+ERROR_LOGGER = "unitcorn.error"
+ACCESS_LOGGER = "unitcorn.access"
+
+LINE_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+class ReopenableFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A file handler that can reopen its path after logrotate moved the file away."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        super().__init__(self._open())
+
+    def _open(self) -> TextIO:
+        return open(self.path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
+
+    def reopen(self) -> None:
+        """Swap in a fresh stream; on failure keep writing to the old one and say why."""
+        try:
+            stream = self._open()
+        except OSError as exc:
+            logging.getLogger(ERROR_LOGGER).error(
+                "log reopen failed path=%s error=%s", self.path, exc.strerror
+            )
+            return
+        self.acquire()
+        try:
+            old, self.stream = self.stream, stream
+        finally:
+            self.release()
+        old.close()
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            if self.stream and not self.stream.closed:
+                self.stream.close()
+        finally:
+            self.release()
+        super().close()
+
+
+def _handler_for(target: str, default_stream: TextIO) -> logging.Handler:
+    if target == "-":
+        return logging.StreamHandler(default_stream)
+    return ReopenableFileHandler(target)
+
+
+def _journal_handler() -> logging.Handler | None:
+    """Log natively to journald when our stderr is the journal and systemd-python is present."""
+    from unitcorn.systemd import journal
+
+    if not journal.stderr_is_journal():
+        return None
+    if journal.journal_available():
+        return journal.JournalHandler()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(journal.PriorityPrefixFormatter("%(message)s"))
+    return handler
+
+
+def configure_logging(settings: Any) -> None:
+    """(Re)build both loggers from settings; called at start and again after a reload."""
+    close_logging()
+    error = logging.getLogger(ERROR_LOGGER)
+    error.propagate = False
+    error.setLevel(LEVELS.get(str(settings.loglevel).lower(), logging.INFO))
+    handler = _journal_handler() if settings.errorlog == "-" else None
+    if handler is None:
+        handler = _handler_for(settings.errorlog, sys.stderr)
+        handler.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
+    error.addHandler(handler)
+
+    access = logging.getLogger(ACCESS_LOGGER)
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    if settings.accesslog:
+        access_handler = _handler_for(settings.accesslog, sys.stdout)
+        access_handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(access_handler)
+    if settings.capture_output and settings.errorlog != "-":
+        capture_output(settings.errorlog)
+
+
+def capture_output(path: str) -> None:
+    """Send the app's print()s and stray stderr to the error log file, as gunicorn does."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def reopen_logs() -> None:
+    for name in (ERROR_LOGGER, ACCESS_LOGGER):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, ReopenableFileHandler):
+                handler.reopen()
+
+
+def close_logging() -> None:
+    for name in (ERROR_LOGGER, ACCESS_LOGGER):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            if isinstance(handler, ReopenableFileHandler):
+                handler.close()
+
+
+def access_enabled() -> bool:
+    return bool(logging.getLogger(ACCESS_LOGGER).handlers)

@@ -1,0 +1,245 @@
+"""Converters: turn a raw setting value (argv text or a config-file Python object) into its type.
+
+Every converter takes one value and returns the converted value, or raises ValueError (TypeError
+for a value of the wrong type, e.g. from a config file) whose message completes the sentence
+"<setting> = <value> (from <source>): ..." — so messages start lower-case and never repeat the
+setting name or the value.
+"""
+
+from __future__ import annotations
+
+import grp
+import ipaddress
+import os
+import pwd
+import re
+from collections.abc import Callable, Iterable
+
+from unitcorn.binds import Bind, parse_bind
+
+Converter = Callable[[object], object]
+
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def to_bool(value: object) -> bool:
+    # Real gunicorn.conf.py files say `reload = os.environ.get(..., "false")`, so text counts.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("must be true or false")
+
+
+def _to_int(value: object) -> int:
+    # bool is an int subclass, but `workers = True` is a mistake, not 1.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 10)
+        except ValueError:
+            pass
+    raise ValueError("must be a whole number")
+
+
+def to_int(minimum: int | None = None, maximum: int | None = None) -> Converter:
+    """Make a converter to int with an inclusive range check."""
+
+    def convert(value: object) -> int:
+        number = _to_int(value)
+        if minimum is not None and number < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"must be at most {maximum}")
+        return number
+
+    return convert
+
+
+def to_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"must be a string, not {type(value).__name__}")
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def to_optional_text(value: object) -> str | None:
+    return None if value is None else to_text(value)
+
+
+def to_any_text(value: object) -> str:
+    """A string that may be empty (e.g. root_path, access_log_format)."""
+    if not isinstance(value, str):
+        raise TypeError(f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def _to_text_list(value: object, what: str) -> list[str]:
+    # gunicorn lets a config file give a single string where a list is expected.
+    items: Iterable[object] = [value] if isinstance(value, str) else _iterable(value, what)
+    return [to_text(item) for item in items]
+
+
+def _iterable(value: object, what: str) -> Iterable[object]:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return value
+    raise ValueError(f"must be {what} or a list of them, not {type(value).__name__}")
+
+
+def to_binds(value: object) -> list[Bind]:
+    texts = _to_text_list(value, "an address")
+    if not texts:
+        raise ValueError("needs at least one address")
+    binds = []
+    for text in texts:
+        try:
+            binds.append(parse_bind(text))
+        except ValueError as exc:
+            # With several addresses, say which one is wrong.
+            raise ValueError(f"{text!r}: {exc}" if len(texts) > 1 else str(exc)) from None
+    return binds
+
+
+def port_to_bind(port: str) -> list[str]:
+    """Heroku-style $PORT: listen on every IPv4 address, as gunicorn does."""
+    return [f"0.0.0.0:{port}"]
+
+
+# Our worker classes, and the spellings a gunicorn user may already have in their config.
+WORKER_CLASSES: dict[str, tuple[str, ...]] = {
+    "sync": ("egg:gunicorn#sync", "egg:unitcorn#sync", "gunicorn.workers.sync.SyncWorker"),
+    "gthread": (
+        "egg:gunicorn#gthread",
+        "egg:unitcorn#gthread",
+        "gunicorn.workers.gthread.ThreadWorker",
+    ),
+}
+_WORKER_ALIASES = {alias: name for name, aliases in WORKER_CLASSES.items() for alias in aliases}
+
+
+def to_worker_class(value: object) -> str:
+    text = to_text(value).strip()
+    if text in WORKER_CLASSES:
+        return text
+    if text in _WORKER_ALIASES:
+        return _WORKER_ALIASES[text]
+    choices = ", ".join(WORKER_CLASSES)
+    raise ValueError(f"must be one of {choices} (or gunicorn's name for one of them)")
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def to_loglevel(value: object) -> str:
+    level = to_text(value).strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def to_uid(value: object) -> int | None:
+    """A user name or uid; None keeps the current user."""
+    return _to_id(value, "user", lambda name: pwd.getpwnam(name).pw_uid)
+
+
+def to_gid(value: object) -> int | None:
+    """A group name or gid; None keeps the current group."""
+    return _to_id(value, "group", lambda name: grp.getgrnam(name).gr_gid)
+
+
+def _to_id(value: object, what: str, lookup: Callable[[str], int]) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        name = to_text(value).strip()
+        if not (name.isascii() and name.isdigit()):
+            try:
+                return lookup(name)
+            except KeyError:
+                raise ValueError(f"no such {what}") from None
+        number = int(name)
+    if number < 0:
+        raise ValueError(f"a {what} id must be at least 0")
+    return number
+
+
+def to_umask(value: object) -> int:
+    # gunicorn reads "022" as octal (a leading 0 means octal, as in a shell's umask), and
+    # "0o22", "0x12" and plain decimal "18" as Python does.
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"0[0-7]+", text):
+            text = "0o" + text[1:]
+        try:
+            number = int(text, 0)
+        except ValueError:
+            raise ValueError("must be a number such as 0o22, 022 or 18") from None
+    else:
+        raise TypeError("must be a number such as 0o22, 022 or 18")
+    if not 0 <= number <= 0o777:
+        raise ValueError("must be between 0 and 0o777")
+    return number
+
+
+def show_octal(value: object) -> str:
+    return oct(value) if isinstance(value, int) else repr(value)
+
+
+_ENV_NAME = re.compile(r"[^=\0]+")
+
+
+def to_raw_env(value: object) -> list[str]:
+    pairs = _to_text_list(value, "a KEY=VALUE string")
+    for pair in pairs:
+        key, sep, _ = pair.partition("=")
+        if not sep or not _ENV_NAME.fullmatch(key) or "\0" in pair:
+            raise ValueError(f"{pair!r} is not KEY=VALUE")
+    return pairs
+
+
+def to_ip_set(value: object) -> frozenset[str]:
+    """Comma-separated addresses or networks, or "*" for any."""
+    if isinstance(value, str):
+        items = [item.strip() for item in value.split(",") if item.strip()]
+    else:
+        items = [to_text(item).strip() for item in _iterable(value, "an address")]
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address, a network or '*'") from None
+    return frozenset(items)
+
+
+def to_root_path(value: object) -> str:
+    path = to_any_text(value).strip()
+    if path and not path.startswith("/"):
+        raise ValueError("must be empty or start with '/'")
+    # SCRIPT_NAME never ends in "/": the request path carries that slash.
+    return path.rstrip("/")
+
+
+def to_path_list(value: object) -> list[str]:
+    """gunicorn's --pythonpath: comma-separated directories (or a list in a config file)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return [to_text(item) for item in _iterable(value, "a directory")]
+
+
+def to_directory(value: object) -> str:
+    # The loader has already joined a relative path to the launch directory.
+    path = os.path.normpath(to_text(value))
+    if not os.path.isdir(path):
+        raise ValueError("no such directory")
+    return path

@@ -1,0 +1,156 @@
+"""load_settings: layer defaults, environment, config file, *_CMD_ARGS and argv into Settings."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+
+from unitcorn.settings.catalog import IGNORED_BY_NAME, REFUSED, SETTINGS, SETTINGS_BY_NAME
+from unitcorn.settings.cmdline import CommandLine, parse_command_line
+from unitcorn.settings.configfile import find_default_config, read_config
+from unitcorn.settings.errors import ConfigError, UsageError
+from unitcorn.settings.values import Settings
+
+COMMAND_LINE = "command line"
+DEFAULT = "default"
+# Ours wins; gunicorn's is read only when ours is unset, so a gunicorn deployment works as is.
+CMD_ARGS_VARIABLES = ("UNITCORN_CMD_ARGS", "GUNICORN_CMD_ARGS")
+
+
+def load_settings(
+    argv: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> Settings:
+    """Resolve every setting from its sources; lowest precedence first:
+
+    defaults < environment defaults (WEB_CONCURRENCY, PORT, …) < config file
+    < UNITCORN_CMD_ARGS (or GUNICORN_CMD_ARGS) < argv.
+
+    Depends only on its arguments (argv without the program name, the environment, the launch
+    directory) and the files they name, and changes none of them — the master calls it again
+    with the original environment to reload from scratch. With -h or -v only the defaults are
+    resolved, so help works whatever the config says. Raises ConfigError or UsageError.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    cwd = os.path.abspath(os.getcwd() if cwd is None else cwd)
+    command_line = parse_command_line(argv, COMMAND_LINE)
+    cmd_args_source, cmd_args = _cmd_args_from_env(environ)
+
+    layers = _Layers(cwd)
+    layers.apply(DEFAULT, {setting.name: setting.default for setting in SETTINGS})
+    if command_line.show_help or command_line.show_version:
+        return layers.settings(
+            config_source=None,
+            show_help=command_line.show_help,
+            show_version=command_line.show_version,
+        )
+    for setting in SETTINGS:
+        text = environ.get(setting.env) if setting.env else None
+        if text:  # an empty variable counts as unset, as shells and container tools intend
+            raw = setting.from_env(text) if setting.from_env else text
+            layers.apply_one(setting.name, raw, f"environment ({setting.env})")
+
+    config_source = _apply_config_file(layers, command_line, cmd_args, cmd_args_source, cwd)
+    layers.apply(cmd_args_source, cmd_args.values)
+    layers.apply(COMMAND_LINE, command_line.values)
+
+    settings = layers.settings(config_source=config_source)
+    if settings.app_uri is None and not settings.print_config:
+        raise UsageError("no application module specified (give MODULE:CALLABLE)")
+    return settings
+
+
+def _cmd_args_from_env(environ: Mapping[str, str]) -> tuple[str, CommandLine]:
+    for name in CMD_ARGS_VARIABLES:
+        if name in environ:
+            try:
+                args = shlex.split(environ[name])
+            except ValueError as exc:
+                raise UsageError(f"{name}: {exc}") from None
+            return name, parse_command_line(args, name)
+    return CMD_ARGS_VARIABLES[0], CommandLine()
+
+
+def _apply_config_file(
+    layers: _Layers,
+    command_line: CommandLine,
+    cmd_args: CommandLine,
+    cmd_args_source: str,
+    cwd: str,
+) -> str | None:
+    """Load the config file that -c names (argv first, then *_CMD_ARGS) or the default one."""
+    # -c is consumed here, not layered: its value is the file actually loaded.
+    requested_by_argv = command_line.values.pop("config", None)
+    requested_by_env = cmd_args.values.pop("config", None)
+    if requested_by_argv is not None:
+        location, requested_from = str(requested_by_argv), COMMAND_LINE
+    elif requested_by_env is not None:
+        location, requested_from = str(requested_by_env), cmd_args_source
+    else:
+        found = find_default_config(cwd)
+        if found is None:
+            return None
+        location, requested_from = found, DEFAULT
+    try:
+        label, names = read_config(location, cwd)
+    except ValueError as exc:
+        raise ConfigError("config", location, requested_from, str(exc)) from None
+    layers.apply_one("config", label, requested_from)
+    layers.apply(label, _settings_in(names, label, layers))
+    return label
+
+
+def _settings_in(names: Mapping[str, object], label: str, layers: _Layers) -> dict[str, object]:
+    """The config file's names that are settings; others are helpers, imports … and skipped."""
+    found: dict[str, object] = {}
+    for name, value in names.items():
+        if name == "config":
+            layers.ignore(name, label)  # gunicorn also ignores -c given inside a config file
+        elif name in SETTINGS_BY_NAME:
+            found[name] = value
+        elif name in REFUSED and value:
+            raise ConfigError(name, value, label, REFUSED[name])
+        elif name in IGNORED_BY_NAME:
+            layers.ignore(name, label)
+    return found
+
+
+class _Layers:
+    """Values and origins so far; each source applied later replaces what it names."""
+
+    def __init__(self, cwd: str) -> None:
+        self.cwd = cwd
+        self.values: dict[str, object] = {}
+        self.origins: dict[str, str] = {}
+        self.ignored: list[tuple[str, str]] = []
+
+    def apply(self, source: str, raws: Mapping[str, object]) -> None:
+        for name in raws:
+            if name in IGNORED_BY_NAME:
+                self.ignore(name, source)
+        # Declaration order, so the first error reported is stable.
+        for setting in SETTINGS:
+            if setting.name in raws:
+                self.apply_one(setting.name, raws[setting.name], source)
+
+    def apply_one(self, name: str, raw: object, source: str) -> None:
+        setting = SETTINGS_BY_NAME[name]
+        value = raw
+        if setting.relative_to_cwd and isinstance(raw, str):
+            # Relative to the launch directory, even when a reload runs after --chdir.
+            value = os.path.join(self.cwd, raw)
+        try:
+            self.values[name] = setting.convert(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(name, raw, source, str(exc)) from None
+        self.origins[name] = source
+
+    def ignore(self, name: str, source: str) -> None:
+        self.ignored.append((name, source))
+
+    def settings(self, config_source: str | None, **flags: bool) -> Settings:
+        return Settings(
+            self.values, self.origins, config_source=config_source, ignored=self.ignored, **flags
+        )

@@ -1,0 +1,16 @@
+"""Worker processes: the contract (`base`) and its implementations (`sync`, `gthread`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def worker_class_for(settings: Any) -> Any:
+    """The worker class for these settings (imported lazily: the master needs only one)."""
+    if settings.effective_worker_class == "gthread":
+        from unitcorn.workers.gthread import ThreadWorker
+
+        return ThreadWorker
+    from unitcorn.workers.sync import SyncWorker
+
+    return SyncWorker

@@ -1,0 +1,218 @@
+"""What every worker does: boot (privileges, signals, app), beat, and exit with a meaningful code.
+
+Signals in a worker: TERM finishes the current request then exits 0; INT and QUIT exit now (the
+worker_int hook runs); ABRT is the master's "you missed your heartbeat" (worker_abort, exit 1);
+USR1 reopens log files; HUP is ignored, because `systemctl kill -s HUP` signals the whole cgroup
+and must not kill workers. The master's death shows up as EOF on the life pipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import selectors
+import signal
+import sys
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from unitcorn.accesslog import format_access
+from unitcorn.app import AppLoadError, load_app
+from unitcorn.arbiter.decisions import APP_LOAD_ERROR, WORKER_BOOT_ERROR
+from unitcorn.arbiter.heartbeat import HeartbeatPen
+from unitcorn.arbiter.signals import SignalQueue
+from unitcorn.hooks import call_hook
+from unitcorn.http.parser import Limits
+from unitcorn.logs import ACCESS_LOGGER, ERROR_LOGGER, access_enabled, reopen_logs
+from unitcorn.proctitle import set_title
+from unitcorn.wsgi import WSGIOptions
+
+
+class QuickExit(BaseException):
+    """INT or QUIT: leave whatever we are doing now."""
+
+
+class Aborted(BaseException):
+    """ABRT from the master after a missed heartbeat."""
+
+
+def _raise_quick_exit(signum: int, frame: Any) -> None:
+    raise QuickExit()
+
+
+def _raise_aborted(signum: int, frame: Any) -> None:
+    raise Aborted()
+
+
+class Worker:
+    """Base worker. Subclasses implement `serve()`; the attributes mirror gunicorn's for hooks."""
+
+    def __init__(
+        self,
+        *,
+        age: int,
+        ppid: int,
+        listeners: list[Any],
+        settings: Any,
+        app: Any,
+        heartbeat: HeartbeatPen,
+        boot_fd: int,
+        life_fd: int,
+        generation: int,
+    ) -> None:
+        self.age = age
+        self.ppid = ppid
+        self.listeners = listeners
+        self.cfg = settings
+        self.wsgi = app
+        self.heartbeat = heartbeat
+        self.boot_fd = boot_fd
+        self.life_fd = life_fd
+        self.generation = generation
+        self.pid: int | None = None
+        self.log = logging.getLogger(ERROR_LOGGER)
+        self.access_log = logging.getLogger(ACCESS_LOGGER)
+        self.alive = True
+        self.booted = False
+        self.nr = 0
+        self.max_requests = sys.maxsize
+        self.signals: SignalQueue | None = None
+
+    # gunicorn's name for "the app", for hooks.
+    @property
+    def app(self) -> Any:
+        return self.wsgi
+
+    def run(self) -> int:
+        """Boot and serve; return the exit status for the master to classify."""
+        try:
+            self.init_process()
+        except AppLoadError as exc:
+            self.log.error("app failed to load pid=%d: %s", os.getpid(), exc)
+            return APP_LOAD_ERROR
+        except (QuickExit, Aborted):
+            return 0
+        except Exception:
+            self.log.exception("worker failed to boot pid=%d", os.getpid())
+            return WORKER_BOOT_ERROR
+        try:
+            self.serve()
+        except QuickExit:
+            self.alive = False
+            call_hook(self.cfg, "worker_int", self)
+        except Aborted:
+            self.alive = False
+            call_hook(self.cfg, "worker_abort", self)
+            return 1
+        return 0
+
+    def init_process(self) -> None:
+        set_title(f"worker [{self.cfg.proc_name or self.cfg.app_uri or 'unitcorn'}]")
+        self._install_signals()
+        self._drop_privileges()
+        if self.wsgi is None:
+            self.wsgi = load_app(self.cfg.app_uri, self.cfg.pythonpath, self.cfg.chdir)
+        if self.cfg.max_requests > 0:
+            self.max_requests = self.cfg.max_requests + random.randint(0, self.cfg.max_requests_jitter)
+        self.options = wsgi_options(self.cfg)
+        # gunicorn lets post_worker_init fail the boot; we keep that: exit 3.
+        self.cfg.post_worker_init(self)
+        self.booted = True
+        self.notify()
+        os.write(self.boot_fd, f"{os.getpid()}\n".encode())
+
+    def _install_signals(self) -> None:
+        self.signals = SignalQueue((signal.SIGTERM, signal.SIGUSR1))
+        signal.signal(signal.SIGINT, _raise_quick_exit)
+        signal.signal(signal.SIGQUIT, _raise_quick_exit)
+        signal.signal(signal.SIGABRT, _raise_aborted)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+        signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+    def _drop_privileges(self) -> None:
+        if self.cfg.group is not None:
+            os.setgroups([self.cfg.group])
+            os.setgid(self.cfg.group)
+        if self.cfg.user is not None:
+            os.setuid(self.cfg.user)
+        os.umask(self.cfg.umask)
+
+    def notify(self) -> None:
+        """Beat: tell the master we are alive (a memory write, no syscall)."""
+        self.heartbeat.beat(time.monotonic(), self.nr)
+
+    def handle_signals(self) -> None:
+        """Act on the signals recorded since the last call (called from the worker's loop)."""
+        assert self.signals is not None
+        for signum in self.signals.drain():
+            if signum == signal.SIGTERM:
+                self.alive = False
+            elif signum == signal.SIGUSR1:
+                reopen_logs()
+
+    def register_control(self, selector: selectors.BaseSelector) -> None:
+        """Wake the loop on our signals and on the master's death."""
+        assert self.signals is not None
+        selector.register(self.signals, selectors.EVENT_READ, self.handle_signals)
+        selector.register(self.life_fd, selectors.EVENT_READ, self.master_died)
+
+    def master_died(self) -> None:
+        if self.alive:
+            self.log.warning("master died; worker exiting pid=%d", os.getpid())
+        self.alive = False
+
+    @property
+    def beat_interval(self) -> float:
+        return self.cfg.timeout / 2 if self.cfg.timeout > 0 else 1.0
+
+    def is_retiring_for_max_requests(self) -> bool:
+        if self.nr < self.max_requests:
+            return False
+        self.log.info("autorestarting worker after max requests pid=%d served=%d", os.getpid(), self.nr)
+        return True
+
+    def on_request(self, request: Any, environ: dict[str, Any]) -> None:
+        call_hook(self.cfg, "pre_request", self, request)
+
+    def on_response(
+        self,
+        request: Any,
+        environ: dict[str, Any],
+        status: str,
+        headers: list[tuple[str, str]],
+        length: int,
+        duration: float,
+    ) -> None:
+        self.nr += 1
+        if access_enabled():
+            try:
+                line = format_access(
+                    self.cfg.access_log_format, environ, status, headers, length, duration, os.getpid()
+                )
+                self.access_log.info(line)
+            except Exception:
+                self.log.exception("access log line failed")
+        response = SimpleNamespace(status=status, headers=headers, sent=length, response_length=length)
+        call_hook(self.cfg, "post_request", self, request, environ, response)
+
+    def serve(self) -> None:
+        raise NotImplementedError
+
+
+def wsgi_options(settings: Any) -> WSGIOptions:
+    return WSGIOptions(
+        limits=Limits(
+            request_line=settings.limit_request_line,
+            fields=settings.limit_request_fields,
+            field_size=settings.limit_request_field_size,
+        ),
+        keepalive=float(settings.keepalive),
+        forwarded_allow_ips=frozenset(settings.forwarded_allow_ips),
+        script_name=settings.root_path or "",
+        read_timeout=float(settings.timeout or 30),
+    )

@@ -1,0 +1,661 @@
+"""Serve one client connection: read requests off the socket, run the WSGI app, write responses.
+
+The HTTP rules live in `unitcorn.http` (sans-IO); this module only moves bytes between the socket
+and the parser/framer and implements PEP 3333 around them.  The socket is switched to
+non-blocking mode once: every recv/send is tried first and `poll` is used only when it would
+block, which keeps the common case at one system call and gives real deadlines.
+"""
+
+import logging
+import os
+import select
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from .http.errors import HTTPError
+from .http.parser import Limits, Request, RequestParser
+from .http.response import LAST_CHUNK, Framing, encode_chunk, error_response, frame_response
+
+log = logging.getLogger("unitcorn.error")
+
+_RECV_SIZE = 65536
+# After the response, at most this much unread request body is read and dropped to keep the
+# connection; a larger remainder costs less to abandon with the connection.
+_DRAIN_LIMIT = 1 << 20
+# Below this a list body is joined with the head into one send; above, copying costs more.
+_JOIN_LIMIT = 1 << 16
+_MSG_MORE = getattr(socket, "MSG_MORE", 0)
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class WSGIOptions:
+    """What a Connection needs to know from the settings."""
+
+    limits: Limits
+    keepalive: float  # seconds a connection may stay idle between requests (0 = no keep-alive)
+    forwarded_allow_ips: frozenset[str]  # peers whose X-Forwarded-*/Forwarded are believed
+    script_name: str = ""
+    url_scheme: str = "http"
+    server_software: str = "unitcorn"
+    read_timeout: float = 30.0  # the head must arrive, and body/response IO progress, within this
+    multithread: bool = False  # wsgi.multithread: True under the threaded worker
+
+
+class ClientDisconnected(OSError):
+    """The client went away, or stalled past the read timeout, in the middle of a request."""
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: iterates blocks, and lets the server sendfile() a real file instead."""
+
+    def __init__(self, filelike: Any, blksize: int = 65536) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self) -> Iterator[bytes]:
+        read, size = self.filelike.read, self.blksize
+        while block := read(size):
+            yield block
+
+
+OnRequest = Callable[[Request, dict], None]
+OnResponse = Callable[[Request, dict, str, list, int, float], None]
+
+
+class Connection:
+    """One client connection: reads requests, runs the app, writes responses (blocking)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        client_addr: Any,
+        server_addr: Any,
+        app: Callable,
+        options: WSGIOptions,
+        errors_stream: Any,
+        on_request: OnRequest | None = None,
+        on_response: OnResponse | None = None,
+    ) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._app = app
+        self._options = options
+        self._timeout = options.read_timeout
+        self._on_request = on_request
+        self._on_response = on_response
+        self._parser = RequestParser(options.limits)
+        self._eof = False
+        ips = options.forwarded_allow_ips
+        # Like gunicorn: a unix-socket peer is the local proxy, hence trusted.
+        self._trusts_forwarded = (
+            "*" in ips or not isinstance(client_addr, tuple) or client_addr[0] in ips
+        )
+        self._script_name = options.script_name.rstrip("/")
+        self._base_environ = _base_environ(client_addr, server_addr, options, errors_stream)
+        self._unix_server = not isinstance(server_addr, tuple)
+        self.allows_keep_alive = options.keepalive > 0
+        self.server_software = options.server_software
+
+    @property
+    def has_buffered_request(self) -> bool:
+        """True when a pipelined request is already buffered (no need to wait for readability)."""
+        return self._parser.has_buffered_data
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+    # -- one request ---------------------------------------------------------------------------
+
+    def handle_request(self) -> bool:
+        """Read one request, run the app, write the response; True if the connection may be reused."""
+        try:
+            request = self._read_head()
+        except HTTPError as exc:
+            self._send_error(exc.status, exc.reason)
+            return False
+        except ClientDisconnected:
+            if not self._parser.is_idle and not self._eof:
+                self._send_error(408, "request head not received in time")
+            return False
+        if request is None:
+            return False
+        return self._respond(request)
+
+    def _read_head(self) -> Request | None:
+        parser = self._parser
+        request = parser.next_request()
+        deadline = 0.0
+        while request is None:
+            if self._eof:
+                return None
+            if not deadline:
+                deadline = time.monotonic() + self._timeout
+            self._receive(deadline)
+            request = parser.next_request()
+        return request
+
+    def _respond(self, request: Request) -> bool:
+        started = time.monotonic()
+        environ = self._environ(request)
+        body = Input(self, request)
+        environ["wsgi.input"] = body
+        response = _Response(self, request)
+        body.response = response
+        keep_alive = False
+        try:
+            if self._on_request is not None:
+                self._on_request(request, environ)
+            result = self._app(environ, response.start_response)
+            try:
+                response.write_result(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            keep_alive = response.keep_alive and self._finish_body(request, body)
+        except ClientDisconnected:
+            pass
+        except HTTPError as exc:  # a malformed body, met while the app read it
+            if not response.head_sent:
+                response.status = f"{exc.status} {exc.reason}"
+                self._send_error(exc.status, exc.reason)
+        except Exception:
+            log.exception("application error method=%s target=%r", request.method, request.target)
+            if not response.head_sent:
+                response.status = "500 Internal Server Error"
+                self._send_error(500, "Internal Server Error")
+        if self._on_response is not None:
+            try:
+                self._on_response(
+                    request,
+                    environ,
+                    response.status or "500 Internal Server Error",
+                    response.headers or [],
+                    response.sent,
+                    time.monotonic() - started,
+                )
+            except Exception:
+                log.exception("on_response hook failed")
+        # After the client's EOF only requests it already sent may still be answered.
+        return keep_alive and (not self._eof or self._parser.has_buffered_data)
+
+    def _finish_body(self, request: Request, body: "Input") -> bool:
+        """Drop the unread rest of the request body; False if the connection must close instead."""
+        if body.is_done:
+            return True
+        if request.expects_continue and not body.continue_sent:
+            # The client is waiting for 100 before it sends the body; it may never come.
+            return False
+        dropped = 0
+        while dropped <= _DRAIN_LIMIT:
+            data = self.read_body(_RECV_SIZE)
+            if not data:
+                return True
+            dropped += len(data)
+        return False
+
+    # -- environ -------------------------------------------------------------------------------
+
+    def _environ(self, request: Request) -> dict:
+        environ = self._base_environ.copy()
+        environ["REQUEST_METHOD"] = request.method
+        environ["QUERY_STRING"] = request.query
+        environ["RAW_URI"] = request.target
+        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.version == (1, 1) else "HTTP/1.0"
+        path = request.path
+        if "%" in path:
+            # PEP 3333: PATH_INFO holds the decoded bytes, each byte one latin-1 character.
+            path = unquote_to_bytes(path).decode("latin-1")
+        script_name = self._script_name
+        if script_name and path.startswith(script_name):
+            rest = path[len(script_name) :]
+            if not rest or rest[0] == "/":
+                path = rest
+        environ["PATH_INFO"] = path
+
+        for name, value in request.headers:
+            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+            if not key:
+                continue
+            if key in environ:
+                environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + value
+            else:
+                environ[key] = value
+        if request.is_chunked:
+            environ.pop("CONTENT_LENGTH", None)
+        if request.target[0] != "/" and "://" in request.target:
+            # RFC 9112 §3.2.2: with an absolute-form target, its authority replaces Host.
+            environ["HTTP_HOST"] = urlsplit(request.target).netloc
+        if self._unix_server:
+            _server_from_host(environ)
+        if self._trusts_forwarded:
+            _apply_forwarded(environ)
+        return environ
+
+    # -- socket IO -----------------------------------------------------------------------------
+
+    def _receive(self, deadline: float) -> None:
+        """Feed the parser with what the socket has, waiting until `deadline` at most."""
+        while True:
+            try:
+                data = self._sock.recv(_RECV_SIZE)
+                break
+            except BlockingIOError:
+                self._wait(select.POLLIN, deadline)
+            except OSError:  # reset by peer and the like: the same as a close
+                data = b""
+                break
+        if not data:
+            self._eof = True
+        self._parser.feed(data)
+
+    def read_body(self, max_bytes: int) -> bytes:
+        """Block until some request body is available; b"" at its end (for Input)."""
+        parser = self._parser
+        data = parser.read_body(max_bytes)
+        while data is None:
+            if self._eof:
+                raise ClientDisconnected("client closed the connection during the body")
+            self._receive(time.monotonic() + self._timeout)
+            data = parser.read_body(max_bytes)
+        return data
+
+    def send(self, data: bytes | memoryview, flags: int = 0) -> None:
+        """Send all of `data`; ClientDisconnected if the client is gone or stalls too long."""
+        sock = self._sock
+        while True:
+            try:
+                sent = sock.send(data, flags)
+            except BlockingIOError:
+                self._wait(select.POLLOUT, time.monotonic() + self._timeout)
+                continue
+            except OSError as exc:
+                raise ClientDisconnected(f"send failed: {exc}") from exc
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+
+    def sendfile(self, fd: int, offset: int, count: int) -> int:
+        """Send `count` bytes of file `fd` from `offset` with os.sendfile; return bytes sent."""
+        sent = 0
+        while sent < count:
+            try:
+                n = os.sendfile(self._fd, fd, offset + sent, count - sent)
+            except BlockingIOError:
+                self._wait(select.POLLOUT, time.monotonic() + self._timeout)
+                continue
+            except OSError as exc:
+                raise ClientDisconnected(f"sendfile failed: {exc}") from exc
+            if n == 0:  # the file is shorter than announced
+                break
+            sent += n
+        return sent
+
+    def _wait(self, event: int, deadline: float) -> None:
+        timeout = deadline - time.monotonic()
+        if timeout > 0:
+            poller = select.poll()
+            poller.register(self._fd, event)
+            if poller.poll(timeout * 1000):
+                return
+        raise ClientDisconnected("client timed out")
+
+    def _send_error(self, status: int, reason: str) -> None:
+        try:
+            self.send(error_response(status, reason))
+            # Half-close so the reply is not lost to a reset caused by unread request bytes.
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class Input:
+    """wsgi.input: the request body, decoded, never read past its end."""
+
+    def __init__(self, connection: Connection, request: Request) -> None:
+        self._connection = connection
+        self._buf = b""
+        self.is_done = not (request.is_chunked or request.content_length)
+        self._needs_continue = request.expects_continue and not self.is_done
+        self.continue_sent = False
+        self.response: _Response | None = None  # set by _Response, to know if the head is out
+
+    def _fill(self, max_bytes: int) -> bytes:
+        """More body bytes (at most max_bytes, -1 = what is there); b"" at the end."""
+        if self.is_done:
+            return b""
+        if self._needs_continue:
+            # RFC 9110 §10.1.1: the client holds its body until told to go on; say so only now
+            # that the app wants it, and never after the final response has started.
+            self._needs_continue = False
+            if self.response is None or not self.response.head_sent:
+                self._connection.send(_CONTINUE)
+                self.continue_sent = True
+        data = self._connection.read_body(max_bytes)
+        if not data:
+            self.is_done = True
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            parts = [self._buf]
+            self._buf = b""
+            while data := self._fill(-1):
+                parts.append(data)
+            return b"".join(parts)
+        if not self._buf and size:
+            data = self._fill(size)
+            while data and len(data) < size:
+                more = self._fill(size - len(data))
+                if not more:
+                    break
+                data += more
+            return data
+        while len(self._buf) < size:
+            data = self._fill(size - len(self._buf))
+            if not data:
+                break
+            self._buf += data
+        data, self._buf = self._buf[:size], self._buf[size:]
+        return data
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        if limit is None:
+            limit = -1
+        start = 0
+        while True:
+            end = self._buf.find(b"\n", start)
+            if end >= 0:
+                end += 1
+                break
+            if 0 <= limit <= len(self._buf):
+                end = limit
+                break
+            start = len(self._buf)
+            data = self._fill(-1 if limit < 0 else max(limit - len(self._buf), 1))
+            if not data:
+                end = len(self._buf)
+                break
+            self._buf += data
+        if 0 <= limit < end:
+            end = limit
+        line, self._buf = self._buf[:end], self._buf[end:]
+        return line
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class _Response:
+    """One response in progress: start_response, write(), and writing the app's iterable."""
+
+    def __init__(self, connection: Connection, request: Request) -> None:
+        self._connection = connection
+        self._request = request
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] | None = None
+        self.head_sent = False
+        self.sent = 0  # body bytes sent
+        # What the response may promise; the framing can only take it away.
+        self.keep_alive = request.keep_alive and connection.allows_keep_alive
+        self._framing: Framing | None = None
+        self._left = 0  # body bytes still allowed in "length" mode
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    # PEP 3333: too late to change the response; let the error end it.
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called a second time without exc_info")
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The write() callable of PEP 3333 (also used for each block of the iterable)."""
+        if not self.head_sent:
+            if not data:
+                return  # PEP 3333: headers wait for the first non-empty block
+            head = self._frame(self.keep_alive)
+            self._connection.send(head + self._encode(data))
+            return
+        if data:
+            self._connection.send(self._encode(data))
+
+    def write_result(self, result: Iterable[bytes]) -> None:
+        if isinstance(result, FileWrapper) and self._send_file(result):
+            return
+        if type(result) in (list, tuple) and not self.head_sent and self._send_list(result):
+            return
+        for data in result:
+            self.write(data)
+        self._finish()
+
+    def _send_list(self, result: list | tuple) -> bool:
+        """A body known in full: give it a Content-Length and send it with the head at once."""
+        if self.status is None:
+            raise AssertionError("application returned without calling start_response")
+        if not all(type(block) is bytes for block in result):
+            return False
+        total = sum(map(len, result))
+        head = self._frame(self.keep_alive, total)
+        if total <= _JOIN_LIMIT:
+            self._connection.send(b"".join([head, *(self._encode(block) for block in result)]))
+        else:
+            self._connection.send(head)
+            for block in result:
+                if block:
+                    self._connection.send(self._encode(block))
+        self._finish()
+        return True
+
+    def _send_file(self, wrapper: FileWrapper) -> bool:
+        """Send a real file with os.sendfile; False to fall back to iterating it."""
+        try:
+            fd = wrapper.filelike.fileno()
+            offset = wrapper.filelike.tell()
+            size = os.fstat(fd).st_size - offset
+        except (AttributeError, OSError, ValueError):
+            return False
+        if self.head_sent or self.status is None or size < 0:
+            return False
+        head = self._frame(self.keep_alive, size)
+        framing = self._framing
+        assert framing is not None
+        if framing.mode == "none":
+            self._connection.send(head)
+            return True
+        if framing.mode != "length":
+            return False  # cannot happen once a length is set; keep the generic path honest
+        count = min(framing.length or 0, size)
+        self._connection.send(head, _MSG_MORE if count else 0)
+        self.sent = self._connection.sendfile(fd, offset, count)
+        self._left = (framing.length or 0) - self.sent
+        if self._left:
+            self.keep_alive = False  # the client still waits for bytes that will never come
+        return True
+
+    def _frame(self, keep_alive: bool, known_length: int | None = None) -> bytes:
+        if self.status is None or self.headers is None:
+            raise AssertionError("write() before start_response")
+        headers = self.headers
+        if known_length is not None and not any(
+            name.lower() == "content-length" for name, _ in headers
+        ):
+            headers = [*headers, ("Content-Length", str(known_length))]
+        request = self._request
+        head, framing = frame_response(
+            request.method,
+            request.version,
+            self.status,
+            headers,
+            keep_alive,
+            self._connection.server_software,
+        )
+        self._framing = framing
+        self._left = framing.length or 0
+        self.keep_alive = framing.keep_alive
+        self.head_sent = True
+        return head
+
+    def _encode(self, data: bytes) -> bytes:
+        framing = self._framing
+        assert framing is not None
+        mode = framing.mode
+        if mode == "length":
+            if len(data) > self._left:
+                # More than the app announced: never let extra bytes pose as the next response.
+                data = data[: self._left]
+                self.keep_alive = False
+            self._left -= len(data)
+        elif mode == "chunked":
+            self.sent += len(data)
+            return encode_chunk(data)
+        elif mode == "none":
+            return b""
+        self.sent += len(data)
+        return data
+
+    def _finish(self) -> None:
+        if not self.head_sent:
+            # The body was empty; saying so with a length keeps even HTTP/1.0 alive.
+            self._connection.send(self._frame(self.keep_alive, 0))
+            return
+        framing = self._framing
+        assert framing is not None
+        if framing.mode == "chunked":
+            self._connection.send(LAST_CHUNK)
+        elif framing.mode == "length" and self._left:
+            self.keep_alive = False  # fewer bytes than announced: only closing ends the message
+
+
+# -- environ helpers ---------------------------------------------------------------------------
+
+_ENVIRON_KEYS: dict[str, str] = {"CONTENT-TYPE": "CONTENT_TYPE", "CONTENT-LENGTH": "CONTENT_LENGTH"}
+
+
+def _environ_key(name: str) -> str:
+    # A name with "_" would land on the same key as its "-" twin (X_Forwarded_For vs
+    # X-Forwarded-For): a classic way to smuggle a header past a proxy, so it is dropped.
+    key = "" if "_" in name else "HTTP_" + name.replace("-", "_")
+    if len(_ENVIRON_KEYS) < 1000:
+        _ENVIRON_KEYS[name] = key
+    return key
+
+
+def _base_environ(client_addr: Any, server_addr: Any, options: WSGIOptions, errors: Any) -> dict:
+    environ: dict[str, Any] = {
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": options.url_scheme,
+        "wsgi.errors": errors,
+        "wsgi.multithread": options.multithread,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper,
+        "SERVER_SOFTWARE": options.server_software,
+        "SCRIPT_NAME": options.script_name.rstrip("/"),
+    }
+    if isinstance(client_addr, tuple):
+        environ["REMOTE_ADDR"] = str(client_addr[0])
+        environ["REMOTE_PORT"] = str(client_addr[1])
+    elif isinstance(client_addr, bytes):
+        environ["REMOTE_ADDR"] = client_addr.decode("latin-1")
+    else:
+        environ["REMOTE_ADDR"] = str(client_addr or "")
+    if isinstance(server_addr, tuple):
+        environ["SERVER_NAME"] = str(server_addr[0])
+        environ["SERVER_PORT"] = str(server_addr[1])
+    else:  # unix socket: refined per request from Host
+        environ["SERVER_NAME"] = str(server_addr or "")
+        environ["SERVER_PORT"] = ""
+    return environ
+
+
+def _server_from_host(environ: dict) -> None:
+    """Behind a unix socket the Host header is the only hint of the server's name and port."""
+    host = environ.get("HTTP_HOST")
+    if not host:
+        return
+    if host.startswith("["):  # IP-literal
+        name, _, rest = host.partition("]")
+        name += "]"
+        port = rest[1:]
+    else:
+        name, _, port = host.partition(":")
+    if not port:
+        port = "443" if environ["wsgi.url_scheme"] == "https" else "80"
+    environ["SERVER_NAME"] = name
+    environ["SERVER_PORT"] = port
+
+
+def _apply_forwarded(environ: dict) -> None:
+    """Take scheme and client address from a trusted proxy's headers (the nearest hop wins)."""
+    forwarded = environ.get("HTTP_FORWARDED")
+    if forwarded:
+        # RFC 7239: the last element was added by the proxy we trust.
+        for pair in forwarded.rsplit(",", 1)[-1].split(";"):
+            key, _, value = pair.strip(" \t").partition("=")
+            value = value.strip('"')
+            key = key.lower()
+            if key == "proto" and value.lower() in ("http", "https"):
+                environ["wsgi.url_scheme"] = value.lower()
+            elif key == "for" and value:
+                environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = _split_node(value)
+        return
+    proto = environ.get("HTTP_X_FORWARDED_PROTO")
+    if proto:
+        proto = proto.rsplit(",", 1)[-1].strip(" \t").lower()
+        if proto in ("http", "https"):
+            environ["wsgi.url_scheme"] = proto
+    elif environ.get("HTTP_X_FORWARDED_SSL", "").lower() == "on":
+        environ["wsgi.url_scheme"] = "https"
+    client = environ.get("HTTP_X_FORWARDED_FOR")
+    if client:
+        environ["REMOTE_ADDR"] = client.rsplit(",", 1)[-1].strip(" \t")
+        environ["REMOTE_PORT"] = ""
+
+
+def _split_node(node: str) -> tuple[str, str]:
+    """Split an RFC 7239 node ("1.2.3.4:80", "[::1]:80", "unknown") into address and port."""
+    if node.startswith("["):
+        address, _, rest = node[1:].partition("]")
+        return address, rest[1:] if rest.startswith(":") else ""
+    address, _, port = node.partition(":")
+    return address, port
