@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 
 from unitcorn.app import AppLoadError, load_app
 from unitcorn.arbiter.decisions import APP_LOAD_ERROR
+from unitcorn.arbiter.reexec import OLD_MASTER_VAR, UPGRADE_CHANNEL_VAR
 from unitcorn.arbiter.systemd_plugin import SystemdLifecycle
 from unitcorn.logs import ERROR_LOGGER, configure_logging
 from unitcorn.settings import ConfigError, UsageError, load_settings, render_print_config
@@ -20,7 +22,6 @@ from unitcorn.sockets import BindError, inherited_from_environment, inherited_fr
 
 EX_USAGE = 2
 EX_CONFIG = 78
-OLD_MASTER_VAR = "UNITCORN_PID"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +50,7 @@ def serve(args: list[str]) -> int:
     # Our control variables are taken out first, so the app, the workers and a reload never see
     # them; what remains is the operator's original environment.
     master_pid = int(os.environ.pop(OLD_MASTER_VAR, "0") or 0)
+    upgrade_link = _upgrade_link(os.environ.pop(UPGRADE_CHANNEL_VAR, ""))
     inherited = inherited_from_environment(os.environ) + inherited_from_systemd(os.environ)
     lifecycle = SystemdLifecycle.from_environ(os.environ, is_upgrade=bool(master_pid))
     environ_orig = dict(os.environ)
@@ -82,6 +84,7 @@ def serve(args: list[str]) -> int:
         inherited,
         start_cwd=start_cwd,
         master_pid=master_pid,
+        upgrade_link=upgrade_link,
         lifecycle=lifecycle,
     )
     try:
@@ -91,6 +94,16 @@ def serve(args: list[str]) -> int:
     except Exception:
         logging.getLogger(ERROR_LOGGER).exception("master failed")
         return 1
+
+
+def _upgrade_link(fd_text: str) -> socket.socket | None:
+    """Our end of the socketpair an old master gave us when it started us (USR2)."""
+    if not fd_text.isdigit():
+        return None
+    link = socket.socket(fileno=int(fd_text))
+    link.set_inheritable(False)
+    link.setblocking(False)
+    return link
 
 
 def daemonize() -> None:

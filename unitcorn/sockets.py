@@ -88,6 +88,7 @@ def open_listeners(
     dropping them silently would refuse clients); each such case is logged.
     """
     spare = {listener.address_key: listener for listener in inherited}
+    has_activated = any(listener.is_from_systemd for listener in spare.values())
     by_fd = {listener.fileno(): listener for listener in spare.values()}
     listeners: list[Listener] = []
     for bind in binds:
@@ -100,6 +101,8 @@ def open_listeners(
         elif bind.kind == "fd":
             listeners.append(adopt_fd(bind.fd, bind))
         else:
+            if has_activated:
+                log.info("no activated socket for bind; binding it ourselves address=%s", bind)
             listeners.append(create_listener(bind, backlog, reuse_port, owner))
     for listener in spare.values():
         log.info("serving inherited socket with no bind address=%s name=%s", listener, listener.name)

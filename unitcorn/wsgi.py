@@ -26,8 +26,9 @@ _RECV_SIZE = 65536
 # After the response, at most this much unread request body is read and dropped to keep the
 # connection; a larger remainder costs less to abandon with the connection.
 _DRAIN_LIMIT = 1 << 20
-# Below this a list body is joined with the head into one send; above, copying costs more.
+# Below this, buffers are joined into one send; above, sendmsg() avoids the copy.
 _JOIN_LIMIT = 1 << 16
+_MAX_BUFFERS = 512  # per sendmsg(); Linux refuses more than IOV_MAX (1024)
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -95,9 +96,7 @@ class Connection:
         self._eof = False
         ips = options.forwarded_allow_ips
         # Like gunicorn: a unix-socket peer is the local proxy, hence trusted.
-        self._trusts_forwarded = (
-            "*" in ips or not isinstance(client_addr, tuple) or client_addr[0] in ips
-        )
+        self._trusts_forwarded = "*" in ips or not isinstance(client_addr, tuple) or client_addr[0] in ips
         self._script_name = options.script_name.rstrip("/")
         self._base_environ = _base_environ(client_addr, server_addr, options, errors_stream)
         self._unix_server = not isinstance(server_addr, tuple)
@@ -289,6 +288,31 @@ class Connection:
                 return
             data = memoryview(data)[sent:]
 
+    def send_buffers(self, buffers: list[bytes]) -> None:
+        """Send several buffers in order with as few system calls as possible (no copying)."""
+        if len(buffers) > _MAX_BUFFERS:
+            for start in range(0, len(buffers), _MAX_BUFFERS):
+                self.send_buffers(buffers[start : start + _MAX_BUFFERS])
+            return
+        total = sum(map(len, buffers))
+        if total <= _JOIN_LIMIT:
+            self.send(b"".join(buffers))
+            return
+        try:
+            sent = self._sock.sendmsg(buffers)  # scatter/gather: one call, no join
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise ClientDisconnected(f"send failed: {exc}") from exc
+        if sent == total:
+            return
+        for buffer in buffers:
+            if sent >= len(buffer):
+                sent -= len(buffer)
+                continue
+            self.send(memoryview(buffer)[sent:] if sent else buffer)
+            sent = 0
+
     def sendfile(self, fd: int, offset: int, count: int) -> int:
         """Send `count` bytes of file `fd` from `offset` with os.sendfile; return bytes sent."""
         sent = 0
@@ -453,7 +477,7 @@ class _Response:
             if not data:
                 return  # PEP 3333: headers wait for the first non-empty block
             head = self._frame(self.keep_alive)
-            self._connection.send(head + self._encode(data))
+            self._connection.send_buffers([head, self._encode(data)])
             return
         if data:
             self._connection.send(self._encode(data))
@@ -461,7 +485,7 @@ class _Response:
     def write_result(self, result: Iterable[bytes]) -> None:
         if isinstance(result, FileWrapper) and self._send_file(result):
             return
-        if type(result) in (list, tuple) and not self.head_sent and self._send_list(result):
+        if isinstance(result, list | tuple) and not self.head_sent and self._send_list(result):
             return
         for data in result:
             self.write(data)
@@ -475,13 +499,10 @@ class _Response:
             return False
         total = sum(map(len, result))
         head = self._frame(self.keep_alive, total)
-        if total <= _JOIN_LIMIT:
-            self._connection.send(b"".join([head, *(self._encode(block) for block in result)]))
-        else:
+        if self._framing is not None and self._framing.mode == "none":
             self._connection.send(head)
-            for block in result:
-                if block:
-                    self._connection.send(self._encode(block))
+        else:
+            self._connection.send_buffers([head, *(self._encode(block) for block in result)])
         self._finish()
         return True
 
@@ -515,9 +536,7 @@ class _Response:
         if self.status is None or self.headers is None:
             raise AssertionError("write() before start_response")
         headers = self.headers
-        if known_length is not None and not any(
-            name.lower() == "content-length" for name, _ in headers
-        ):
+        if known_length is not None and not any(name.lower() == "content-length" for name, _ in headers):
             headers = [*headers, ("Content-Length", str(known_length))]
         request = self._request
         head, framing = frame_response(

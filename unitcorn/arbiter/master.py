@@ -13,6 +13,7 @@ import logging
 import os
 import selectors
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ from typing import Any
 from unitcorn import __version__
 from unitcorn.app import AppLoadError, load_app, purge_app_modules
 from unitcorn.arbiter import decisions
+from unitcorn.arbiter.control import ControlServer
 from unitcorn.arbiter.decisions import Command, WorkerHandle
 from unitcorn.arbiter.heartbeat import HeartbeatBoard
-from unitcorn.arbiter.lifecycle import Lifecycle
+from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
 from unitcorn.arbiter.signals import SignalQueue
 from unitcorn.hooks import call_hook
 from unitcorn.logs import ERROR_LOGGER, configure_logging, reopen_logs
@@ -35,6 +37,17 @@ from unitcorn.workers import worker_class_for
 
 # How long a worker gets between SIGABRT (worker_abort hook) and SIGKILL.
 ABORT_GRACE = 2.0
+
+
+@dataclass
+class PendingUpgrade:
+    """The old master's view of a USR2 upgrade in progress."""
+
+    pid: int
+    channel: socket.socket
+    deadline: float
+    completes_automatically: bool
+    is_ready: bool = False
 
 
 @dataclass
@@ -59,6 +72,7 @@ class Master:
         *,
         start_cwd: str,
         master_pid: int = 0,
+        upgrade_link: socket.socket | None = None,
         lifecycle: Lifecycle | None = None,
     ) -> None:
         self.settings = settings
@@ -71,7 +85,12 @@ class Master:
         self.inherited = inherited
         self.listeners: list[Listener] = []
         self.master_pid = master_pid
-        self.lifecycle = lifecycle or Lifecycle()
+        # After an upgrade: our line to the old master ("ready" out, "main" back).
+        self.upgrade_link = upgrade_link
+        self.upgrade: PendingUpgrade | None = None
+        path = settings.control_socket
+        self.control = ControlServer(path) if path else None
+        self.lifecycle = Lifecycles(*(m for m in (lifecycle, self.control) if m is not None))
         self.pid = os.getpid()
         self.log = logging.getLogger(ERROR_LOGGER)
         self.workers: dict[int, WorkerHandle] = {}
@@ -81,7 +100,6 @@ class Master:
         self.app: Any = None
         self.exit_code = 0
         self.is_ready = False
-        self.requests_served = 0
         self.stop_deadline: float | None = None
         self.reload_base: ReloadBase | None = None
         self.is_reload_requested_again = False
@@ -115,10 +133,14 @@ class Master:
         self._selector.register(self._signals, selectors.EVENT_READ, self._handle_signals)
         self._selector.register(self._ready_reader, selectors.EVENT_READ, self._read_boot_messages)
         self._watch_old_master()
+        if self.upgrade_link is not None:
+            self._selector.register(self.upgrade_link, selectors.EVENT_READ, self._read_upgrade_link)
+        elif self.control is not None:
+            self.control.open(self._selector, self)
         self.log.info("Starting unitcorn %s", __version__)
         call_hook(self.settings, "on_starting", self)
         self.listeners = open_listeners(
-            self.settings.bind,
+            self._binds(self.settings, self.inherited),
             self.settings.backlog,
             self.settings.reuse_port,
             inherited=self.inherited,
@@ -146,6 +168,11 @@ class Master:
         self._reap_children()
         now = time.monotonic()
         self._enforce_deadlines(now)
+        if self.upgrade and not self.upgrade.is_ready and now >= self.upgrade.deadline:
+            self._kill(self.upgrade.pid, signal.SIGQUIT)
+            self._upgrade_failed(
+                f"the new master did not become ready within {self.settings.upgrade_timeout}s"
+            )
         if self.stop_deadline is None:
             self._manage_workers()
         self.lifecycle.tick(self, now)
@@ -157,6 +184,7 @@ class Master:
             ),
             self.stop_deadline,
             self.lifecycle.next_deadline(self),
+            self.upgrade.deadline if self.upgrade and not self.upgrade.is_ready else None,
         ]
         nearest = min((d for d in deadlines if d is not None), default=None)
         if nearest is None:
@@ -189,7 +217,7 @@ class Master:
         elif command is Command.STOP_QUICK:
             self.stop(graceful=False)
         elif command in (Command.SCALE_UP, Command.SCALE_DOWN):
-            self._set_worker_count(decisions.scaled_worker_count(self.num_workers, command))
+            self.set_worker_count(decisions.scaled_worker_count(self.num_workers, command))
         elif command is Command.REOPEN_LOGS:
             reopen_logs()
             self._signal_workers(signal.SIGUSR1)
@@ -197,11 +225,11 @@ class Master:
             self.reexec()
         elif command is Command.STOP_WORKERS:
             self.log.info("stopping all workers (WINCH) master stays")
-            self._set_worker_count(0)
+            self.set_worker_count(0)
         elif command is Command.IGNORE and signum == signal.SIGWINCH:
             self.log.debug("SIGWINCH ignored: not daemonized")
 
-    def _set_worker_count(self, count: int) -> None:
+    def set_worker_count(self, count: int) -> None:
         old = self.num_workers
         if count == old:
             self.log.info("worker count unchanged workers=%d", old)
@@ -311,15 +339,12 @@ class Master:
             self.log.info("server ready workers=%d", self.num_workers)
             call_hook(self.settings, "when_ready", self)
             self.lifecycle.ready(self)
+            if self.upgrade_link is not None:
+                self._tell_old_master(b"ready\n")
         self.lifecycle.status_changed(self)
 
     def _current_generation_booted(self) -> bool:
-        booted = sum(
-            1
-            for w in self.workers.values()
-            if w.generation == self.generation and w.is_booted and not w.is_retiring
-        )
-        return booted >= self.num_workers
+        return self.booted_workers() >= self.num_workers
 
     def _reap_children(self) -> None:
         while True:
@@ -333,7 +358,9 @@ class Master:
                 self.reexec_pid = 0
                 info = decisions.classify_exit(status)
                 self.log.info("upgraded master exited pid=%d reason=%s", pid, info.reason)
-                self.lifecycle.upgrade_child_exited(self, pid, info)
+                if self.upgrade is not None and not self.upgrade.is_ready:
+                    self._upgrade_failed(f"the new master exited before it was ready ({info.reason})")
+                self._close_upgrade()
                 continue
             handle = self.workers.pop(pid, None)
             if handle is None:
@@ -408,7 +435,10 @@ class Master:
                 return
         try:
             listeners = open_listeners(
-                settings.bind, settings.backlog, settings.reuse_port, inherited=self.listeners,
+                self._binds(settings, self.listeners),
+                settings.backlog,
+                settings.reuse_port,
+                inherited=self.listeners,
                 owner=(settings.user, settings.group),
             )
         except BindError as exc:
@@ -433,6 +463,14 @@ class Master:
         self._set_title()
         self.generation += 1
         self.log.info("reload started generation=%d workers=%d", self.generation, self.num_workers)
+
+    @staticmethod
+    def _binds(settings: Any, inherited: list[Listener]) -> list[Any]:
+        """Under socket activation with no `bind` configured, serve exactly systemd's sockets
+        (binding the default 127.0.0.1:8000 as well would surprise everyone)."""
+        if settings.origin("bind") == "default" and any(lst.is_from_systemd for lst in inherited):
+            return []
+        return list(settings.bind)
 
     def _apply_environment(self, settings: Any) -> None:
         """Restore the original environment, then apply this configuration's --env and chdir."""
@@ -479,25 +517,119 @@ class Master:
 
     # ---- upgrade (USR2) -------------------------------------------------------------------
 
-    def reexec(self) -> None:
-        """Start a new master from the installed code, handing it our listening sockets."""
+    def reexec(self, complete_automatically: bool | None = None) -> str | None:
+        """Start a new master from the installed code, handing it our listening sockets.
+
+        With `complete_automatically` (ctl upgrade, or any USR2 under systemd) this master hands
+        over and retires once the new one reports ready; otherwise both run, as in gunicorn,
+        until the operator retires the old one. Returns why the upgrade was refused, or None.
+        """
         from unitcorn.arbiter.reexec import exec_new_master
 
         refusal = decisions.reexec_refusal(self.reexec_pid, self.master_pid)
         if refusal:
             self.log.warning("USR2 ignored: %s", refusal)
-            return
+            return refusal
+        if complete_automatically is None:
+            complete_automatically = self.lifecycle.completes_upgrades()
+        ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid:
+            theirs.close()
+            ours.setblocking(False)
             self.reexec_pid = pid
+            deadline = time.monotonic() + self.settings.upgrade_timeout
+            self.upgrade = PendingUpgrade(pid, ours, deadline, complete_automatically)
+            self._selector.register(ours, selectors.EVENT_READ, self._read_upgrade_channel)
             self.log.info("upgrade started new_master=%d", pid)
             self.lifecycle.upgrade_started(self, pid)
-            return
+            return None
         try:
+            ours.close()
             self._become_child()
-            exec_new_master(self)
+            exec_new_master(self, theirs, self.lifecycle.new_master_environment(self, os.getpid()))
         finally:
             os._exit(1)
+
+    def _read_upgrade_channel(self) -> None:
+        """The new master reports "ready" once its workers serve (EOF: it died)."""
+        upgrade = self.upgrade
+        assert upgrade is not None
+        try:
+            data = upgrade.channel.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            if not upgrade.is_ready:
+                self._upgrade_failed("the new master exited before it was ready")
+            self._close_upgrade()
+            return
+        if b"ready" not in data or upgrade.is_ready:
+            return
+        upgrade.is_ready = True
+        self.log.info("upgrade: new master ready pid=%d", upgrade.pid)
+        self.lifecycle.upgrade_ready(self, upgrade.pid)
+        try:
+            upgrade.channel.sendall(b"main\n")
+        except OSError:
+            pass
+        if upgrade.completes_automatically:
+            self.lifecycle.upgrade_finished(
+                self, True, f"new master pid={upgrade.pid} serves; old master {self.pid} retiring"
+            )
+            self.log.info("upgrade complete; this master retires new_master=%d", upgrade.pid)
+            self.stop(graceful=True)
+        else:
+            self.lifecycle.upgrade_finished(
+                self, True, f"new master pid={upgrade.pid} serves beside this one; retire with TERM"
+            )
+
+    def _upgrade_failed(self, reason: str) -> None:
+        self.log.error("upgrade failed, this master keeps serving reason=%s", reason)
+        self.lifecycle.upgrade_finished(self, False, reason)
+        self._close_upgrade()
+
+    def _close_upgrade(self) -> None:
+        if self.upgrade is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(self.upgrade.channel)
+        self.upgrade.channel.close()
+        self.upgrade = None
+
+    def _tell_old_master(self, message: bytes) -> None:
+        assert self.upgrade_link is not None
+        try:
+            self.upgrade_link.sendall(message)
+        except OSError as exc:
+            self.log.warning("cannot reach the old master: %s", exc)
+
+    def _read_upgrade_link(self) -> None:
+        """The old master answers "main" once systemd knows us as the main process."""
+        assert self.upgrade_link is not None
+        try:
+            data = self.upgrade_link.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if b"main" in data:
+            self._become_main()
+        if not data:
+            self._selector.unregister(self.upgrade_link)
+            self.upgrade_link.close()
+            self.upgrade_link = None
+
+    def _become_main(self) -> None:
+        if getattr(self, "_is_main", False):
+            return
+        self._is_main = True
+        self.log.info("now the main process of the service")
+        if self.control is not None:
+            self.control.open(self._selector, self)
+        self.lifecycle.became_main(self)
 
     def _watch_old_master(self) -> None:
         """After an upgrade, learn at once when the old master exits (pidfd), to take over."""
@@ -522,6 +654,7 @@ class Master:
         self.master_pid = 0
         self._update_pidfile()
         self._set_title()
+        self._become_main()
 
     # ---- stop -----------------------------------------------------------------------------
 
@@ -533,6 +666,8 @@ class Master:
             listener.close(unlink=unlink)
         self.listeners = []
         self.lifecycle.stopping(self)
+        if self.control is not None:
+            self.control.close()
         self._signal_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
         self.stop_deadline = time.monotonic() + self.settings.graceful_timeout
 
@@ -545,10 +680,42 @@ class Master:
         if self._pidfile_path:
             remove_pidfile(self._pidfile_path, self.pid)
         call_hook(self.settings, "on_exit", self)
+        if self.control is not None:
+            self.control.close()
+        self._close_upgrade()
         if self._signals is not None:
             self._signals.restore()
         self._selector.close()
         self.lifecycle.finished(self)
+
+    # ---- reporting ----------------------------------------------------------------------
+
+    @property
+    def is_reloading(self) -> bool:
+        return self.reload_base is not None
+
+    def booted_workers(self) -> int:
+        return sum(
+            1
+            for w in self.workers.values()
+            if w.is_booted and not w.is_retiring and w.generation == self.generation
+        )
+
+    def requests_served(self) -> int:
+        """Requests served by the workers alive now (each counts its own)."""
+        return sum(self._board.requests_served(w.slot) for w in self.workers.values())
+
+    def status(self) -> dict[str, object]:
+        return {
+            "pid": self.pid,
+            "workers": f"{self.booted_workers()}/{self.num_workers} booted",
+            "worker_pids": " ".join(str(p) for p in sorted(self.workers)),
+            "generation": self.generation,
+            "reloading": self.is_reloading,
+            "requests_served": self.requests_served(),
+            "listeners": " ".join(str(lst) for lst in self.listeners),
+            "upgrade_child": self.reexec_pid or "-",
+        }
 
     # ---- small effects ------------------------------------------------------------------
 

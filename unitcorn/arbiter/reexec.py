@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import sys
 from typing import Any
 
@@ -17,6 +18,8 @@ from unitcorn.hooks import call_hook
 from unitcorn.sockets import INHERITED_FDS_VAR
 
 OLD_MASTER_VAR = "UNITCORN_PID"
+# The new master's end of a socketpair with the old one: "ready" goes out, "main" comes back.
+UPGRADE_CHANNEL_VAR = "UNITCORN_UPGRADE_FD"
 SD_LISTEN_FDS_START = 3
 # Listeners are first copied above this number so renumbering them to 3, 4, … never overwrites
 # another listener that still has to be copied.
@@ -24,13 +27,20 @@ _PARKING_FD = 100
 
 
 def new_master_environment(
-    master: Any, child_pid: int, systemd_names: list[str], other_fds: list[int]
+    master: Any,
+    child_pid: int,
+    systemd_names: list[str],
+    other_fds: list[int],
+    channel_fd: int,
+    extra: dict[str, str],
 ) -> dict[str, str]:
     env = dict(master.environ_orig)
     for item in master.settings.raw_env:
         key, _, value = item.partition("=")
         env[key] = value
     env[OLD_MASTER_VAR] = str(master.pid)
+    env[UPGRADE_CHANNEL_VAR] = str(channel_fd)
+    env.update(extra)
     if systemd_names:
         # The sockets came from systemd: say so the way systemd does, for our own pid.
         env["LISTEN_PID"] = str(child_pid)
@@ -41,9 +51,12 @@ def new_master_environment(
     return env
 
 
-def exec_new_master(master: Any) -> None:
+def exec_new_master(master: Any, channel: socket.socket, extra_env: dict[str, str]) -> None:
     """Never returns: exec the new master (the caller `os._exit`s if exec fails)."""
     call_hook(master.settings, "pre_exec", master)
+    # Parked first, like the listeners, so renumbering to 3, 4, … cannot overwrite it.
+    channel_fd = fcntl.fcntl(channel.fileno(), fcntl.F_DUPFD, _PARKING_FD)
+    channel.close()
     from_systemd = [lst for lst in master.listeners if lst.is_from_systemd]
     others = [lst for lst in master.listeners if not lst.is_from_systemd]
     parked = {
@@ -65,7 +78,12 @@ def exec_new_master(master: Any) -> None:
         os.set_inheritable(fd, True)
         other_fds.append(fd)
     env = new_master_environment(
-        master, os.getpid(), [lst.name or "unknown" for lst in from_systemd], other_fds
+        master,
+        os.getpid(),
+        [lst.name or "unknown" for lst in from_systemd],
+        other_fds,
+        channel_fd,
+        extra_env,
     )
     os.chdir(master.start_cwd)
     argv = [sys.executable, "-m", "unitcorn", *master.argv]

@@ -1,4 +1,4 @@
-"""Tell systemd about the master's lifecycle: READY, RELOADING, STOPPING, STATUS, WATCHDOG.
+"""Tell systemd about the master's lifecycle: READY, RELOADING, STOPPING, STATUS, WATCHDOG, MAINPID.
 
 Subscribes to the master's lifecycle events (see lifecycle.py). Everything is a no-op when the
 service manager gave us no NOTIFY_SOCKET, so the same code runs under systemd and outside it.
@@ -6,6 +6,7 @@ service manager gave us no NOTIFY_SOCKET, so the same code runs under systemd an
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import MutableMapping
 from typing import Any
@@ -13,18 +14,21 @@ from typing import Any
 from unitcorn.arbiter.lifecycle import Lifecycle
 from unitcorn.systemd.notify import Notifier, watchdog_interval
 
-# While a graceful stop still makes progress, ask systemd for this much more time per extension.
-STOP_EXTENSION = 10.0
+# While a graceful stop or the first boot still makes progress, ask for this much more time.
+EXTENSION = 30.0
 
 
 class SystemdLifecycle(Lifecycle):
     def __init__(self, notifier: Notifier, watchdog_every: float | None, is_upgrade: bool) -> None:
         self.notifier = notifier
         self.watchdog_every = watchdog_every
-        self.is_upgrade = is_upgrade
-        self.next_watchdog = time.monotonic() if watchdog_every else None
+        # A new master of an upgrade stays silent until the old one has made it the main
+        # process: under NotifyAccess=main systemd would reject (and log) anything it sends.
+        self.is_silent = is_upgrade
+        self.next_watchdog = time.monotonic() if watchdog_every and not is_upgrade else None
         self.next_extension: float | None = None
         self.last_reload = "never"
+        self.stored_fds: dict[str, int] = {}
 
     @classmethod
     def from_environ(cls, environ: MutableMapping[str, str], is_upgrade: bool) -> SystemdLifecycle:
@@ -35,46 +39,100 @@ class SystemdLifecycle(Lifecycle):
         environ.pop("WATCHDOG_PID", None)
         return cls(Notifier.from_environ(environ, unset=True), every, is_upgrade)
 
+    def _send(self, method: str, *args: Any) -> None:
+        if not self.is_silent:
+            getattr(self.notifier, method)(*args)
+
     def status_text(self, master: Any) -> str:
-        booted = sum(
-            1
-            for w in master.workers.values()
-            if w.is_booted and not w.is_retiring and w.generation == master.generation
-        )
         return (
-            f"workers {booted}/{master.num_workers} booted, generation {master.generation}, "
+            f"workers {master.booted_workers()}/{master.num_workers} booted, "
+            f"generation {master.generation}, {master.requests_served()} requests served, "
             f"last reload {self.last_reload}"
         )
 
     def ready(self, master: Any) -> None:
-        if not self.is_upgrade:
-            self.notifier.ready(self.status_text(master))
+        self.next_extension = None
+        self._send("ready", self.status_text(master))
+        self._store_listeners(master)
 
     def status_changed(self, master: Any) -> None:
-        self.notifier.status(self.status_text(master))
+        if self.next_extension is not None and not master.is_ready:
+            self._send("extend_timeout", EXTENSION)  # a worker booted: the start is progressing
+        self._send("status", self.status_text(master))
 
     def reload_started(self, master: Any) -> None:
-        self.notifier.reloading()
+        self._send("reloading")
 
     def reload_finished(self, master: Any, ok: bool, reason: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        self.last_reload = f"ok at {stamp}" if ok else f"FAILED at {stamp}: {reason.splitlines()[0]}"
-        # READY=1 either way: after a failed reload the old generation is serving, so we are ready.
-        self.notifier.ready(self.status_text(master))
+        first_line = reason.splitlines()[0] if reason else ""
+        self.last_reload = f"ok at {stamp}" if ok else f"FAILED at {stamp}: {first_line}"
+        # READY=1 either way: after a failed reload the old generation serves, so we are ready.
+        self._send("ready", self.status_text(master))
+        self._store_listeners(master)
+
+    def upgrade_ready(self, master: Any, new_master_pid: int) -> None:
+        self._send("main_pid", new_master_pid)
+
+    def became_main(self, master: Any) -> None:
+        if not self.is_silent:
+            return
+        self.is_silent = False
+        if self.watchdog_every:
+            self.next_watchdog = time.monotonic()
+        self._send("status", self.status_text(master))
+        self._store_listeners(master)
+
+    def completes_upgrades(self) -> bool:
+        # Under systemd a USR2 must end with the new master as MainPID, or the old master's
+        # exit would take the whole service down.
+        return self.notifier.enabled
+
+    def new_master_environment(self, master: Any, child_pid: int) -> dict[str, str]:
+        environment: dict[str, str] = {}
+        if self.notifier.socket_path:
+            environment["NOTIFY_SOCKET"] = self.notifier.socket_path
+        if self.watchdog_every:
+            environment["WATCHDOG_USEC"] = str(int(self.watchdog_every * 2 * 1_000_000))
+            environment["WATCHDOG_PID"] = str(child_pid)
+        return environment
 
     def stopping(self, master: Any) -> None:
-        self.notifier.stopping("stopping")
+        self._send("stopping", "stopping")
         self.next_extension = time.monotonic()
 
     def tick(self, master: Any, now: float) -> None:
         # Pinged from the loop itself: a wedged loop stops pinging, and systemd notices.
         if self.next_watchdog is not None and self.watchdog_every and now >= self.next_watchdog:
-            self.notifier.watchdog()
+            self._send("watchdog")
             self.next_watchdog = now + self.watchdog_every
         if self.next_extension is not None and now >= self.next_extension and master.workers:
-            self.notifier.extend_timeout(STOP_EXTENSION)
-            self.next_extension = now + STOP_EXTENSION / 2
+            self._send("extend_timeout", EXTENSION)
+            self.next_extension = now + EXTENSION / 2
 
     def next_deadline(self, master: Any) -> float | None:
         deadlines = [d for d in (self.next_watchdog, self.next_extension) if d is not None]
         return min(deadlines, default=None)
+
+    def _store_listeners(self, master: Any) -> None:
+        """Keep our own listening sockets in systemd's fd store (FileDescriptorStoreMax=), so a
+        `systemctl restart` finds them open and no connection is refused meanwhile. Sockets
+        that came from systemd are already there; systemd ignores the message when the unit
+        allows no store."""
+        if self.is_silent or not self.notifier.enabled:
+            return
+        current = {}
+        for listener in master.listeners:
+            if not listener.is_from_systemd:
+                current[fd_name(str(listener))] = listener.fileno()
+        for name in set(self.stored_fds) - set(current):
+            self.notifier.remove_stored_fds(name)
+        for name, fd in current.items():
+            if self.stored_fds.get(name) != fd:
+                self.notifier.store_fds([fd], name)
+        self.stored_fds = current
+
+
+def fd_name(address: str) -> str:
+    """An FDNAME for a listener: printable ASCII without ':' (which systemd uses as separator)."""
+    return re.sub(r"[^A-Za-z0-9._/@=+-]", "_", address)[:255]

@@ -50,9 +50,7 @@ _QUOTED = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t !-~\x80-\xff])*"'
 
 # RFC 9112 §7: transfer-coding = token *( OWS ";" OWS transfer-parameter );
 #   transfer-parameter = token BWS "=" BWS ( token / quoted-string )
-TRANSFER_CODING = re.compile(
-    rf"({TOKEN})(?:[ \t]*;[ \t]*{TOKEN}[ \t]*=[ \t]*(?:{TOKEN}|{_QUOTED}))*"
-)
+TRANSFER_CODING = re.compile(rf"({TOKEN})(?:[ \t]*;[ \t]*{TOKEN}[ \t]*=[ \t]*(?:{TOKEN}|{_QUOTED}))*")
 
 # RFC 9112 §7.1: chunk-size = 1*HEXDIG; chunk-ext = *( BWS ";" BWS chunk-ext-name
 #   [ BWS "=" BWS chunk-ext-val ] ).  At most 16 hex digits: anything longer is an overflow

@@ -60,6 +60,8 @@ class RequestParser:
 
     def _next_request(self) -> Request | None:
         buf = self._buf
+        if self._pos == len(buf) and not self._eof:
+            return None  # nothing buffered: the usual state between requests
         pos = self._skip_empty_lines()
         end = buf.find(b"\r\n\r\n", max(pos, self._scanned - 3))
         if end < 0:

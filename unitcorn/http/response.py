@@ -20,9 +20,7 @@ _TOKEN = re.compile(TOKEN)
 _BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # RFC 9110 §7.6.1: connection-specific fields are the server's business, never the app's.
-_HOP_BY_HOP = frozenset(
-    ("connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer")
-)
+_HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"))
 
 # What a header name means to framing; filled lazily so each distinct name is checked once.
 _PLAIN, _LENGTH, _DATE, _SERVER = range(4)
@@ -92,9 +90,7 @@ def frame_response(
     lines.append("\r\n")
     head = "".join(lines)
     # Every line must end in exactly one CRLF: a CR or LF inside a value would split it.
-    if head.count("\n") != len(lines) or head.count("\r") != len(lines) or _BAD_VALUE_CHAR.search(
-        head
-    ):
+    if head.count("\n") != len(lines) or head.count("\r") != len(lines) or _BAD_VALUE_CHAR.search(head):
         raise ValueError("control character in a response header")
     return head.encode("latin-1"), framing
 

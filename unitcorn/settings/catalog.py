@@ -108,6 +108,14 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--upgrade-timeout",), metavar="INT", gunicorn=False,
         help="Seconds a new master started by USR2 has to become ready.",
     ),
+    Setting(
+        name="control_socket", section="Worker Processes", default=None,
+        convert=c.to_optional_text, flags=("--control-socket",), metavar="PATH",
+        env="RUNTIME_DIRECTORY", from_env=c.runtime_directory_to_control_socket, gunicorn=False,
+        default_doc="$RUNTIME_DIRECTORY/control.sock when RUNTIME_DIRECTORY is set, else none",
+        help="The unix socket `unitcorn ctl` talks to the master on (status, reload --wait, "
+        "scale, upgrade).",
+    ),
     # -- Security --
     Setting(
         name="limit_request_line", section="Security", default=4094,

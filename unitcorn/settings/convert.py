@@ -243,3 +243,8 @@ def to_directory(value: object) -> str:
     if not os.path.isdir(path):
         raise ValueError("no such directory")
     return path
+
+
+def runtime_directory_to_control_socket(runtime_directory: str) -> str:
+    """systemd's RuntimeDirectory= may list several directories; the first one is ours."""
+    return runtime_directory.split(":")[0].rstrip("/") + "/control.sock"

@@ -6,15 +6,16 @@ from unitcorn.http.errors import HTTPError
 from unitcorn.http.parser import Limits, RequestParser
 
 GET = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+DEFAULT = Limits()
 
 
-def _parser(data: bytes, limits: Limits = Limits()) -> RequestParser:
+def _parser(data: bytes, limits: Limits = DEFAULT) -> RequestParser:
     parser = RequestParser(limits)
     parser.feed(data)
     return parser
 
 
-def _status(data: bytes, limits: Limits = Limits(), eof: bool = False) -> int:
+def _status(data: bytes, limits: Limits = DEFAULT, eof: bool = False) -> int:
     parser = _parser(data, limits)
     if eof:
         parser.feed(b"")
@@ -128,8 +129,7 @@ def test_length_body_arrives_in_pieces_and_never_eats_the_next_request() -> None
 
 def test_chunked_body_with_max_bytes_spans_chunks() -> None:
     parser = _parser(
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n"
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n"
     )
     parser.next_request()
     assert parser.read_body(4) == b"abcd"

@@ -1,5 +1,6 @@
 """Property tests: whatever the bytes, the parser answers with requests or HTTPError, nothing else."""
 
+import os
 from pathlib import Path
 
 from http_drive import drive
@@ -13,6 +14,8 @@ from unitcorn.http.response import encode_chunk
 CASES = Path(__file__).parent.parent / "http_cases"
 SAMPLES = [path.read_bytes() for path in sorted(CASES.glob("*/*.http")) if path.stat().st_size < 600]
 
+# A longer hunt: HTTP_PROPERTY_EXAMPLES=20000 python -m pytest tests/unit/http
+EXAMPLES = int(os.environ.get("HTTP_PROPERTY_EXAMPLES", "400"))
 SMALL_LIMITS = Limits(request_line=64, fields=8, field_size=64)
 
 
@@ -38,7 +41,7 @@ def _check(data: bytes, cuts: list[int], eof: bool, limits: Limits, max_bytes: i
             assert not request.is_chunked
 
 
-settings_ = settings(max_examples=int(__import__("os").environ.get("HTTP_EXAMPLES", "400")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings_ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @settings_
