@@ -14,7 +14,8 @@ import json
 import os
 import socket
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 EX_UNAVAILABLE = 69
 

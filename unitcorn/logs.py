@@ -22,6 +22,22 @@ LEVELS = {
 }
 
 
+# Fields every journal entry of this process carries (UNITCORN_WORKER_PID, UNITCORN_GENERATION).
+_context: dict[str, object] = {}
+
+
+def set_log_context(**fields: object) -> None:
+    _context.update(fields)
+
+
+class _ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
 class ReopenableFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A file handler that can reopen its path after logrotate moved the file away."""
 
@@ -71,7 +87,9 @@ def _journal_handler() -> logging.Handler | None:
     if not journal.stderr_is_journal():
         return None
     if journal.journal_available():
-        return journal.JournalHandler()
+        handler: logging.Handler = journal.JournalHandler()
+        handler.addFilter(_ContextFilter())
+        return handler
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(journal.PriorityPrefixFormatter("%(message)s"))
     return handler
@@ -93,8 +111,10 @@ def configure_logging(settings: Any) -> None:
     access.propagate = False
     access.setLevel(logging.INFO)
     if settings.accesslog:
-        access_handler = _handler_for(settings.accesslog, sys.stdout)
-        access_handler.setFormatter(logging.Formatter("%(message)s"))
+        access_handler = _journal_handler() if settings.accesslog == "-" else None
+        if access_handler is None:
+            access_handler = _handler_for(settings.accesslog, sys.stdout)
+            access_handler.setFormatter(logging.Formatter("%(message)s"))
         access.addHandler(access_handler)
     if settings.capture_output and settings.errorlog != "-":
         capture_output(settings.errorlog)

@@ -28,7 +28,7 @@ from unitcorn.arbiter.heartbeat import HeartbeatBoard
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
 from unitcorn.arbiter.signals import SignalQueue
 from unitcorn.hooks import call_hook
-from unitcorn.logs import ERROR_LOGGER, configure_logging, reopen_logs
+from unitcorn.logs import ERROR_LOGGER, configure_logging, reopen_logs, set_log_context
 from unitcorn.pidfile import remove_pidfile, write_pidfile
 from unitcorn.proctitle import set_title
 from unitcorn.settings import ConfigError, UsageError, load_settings
@@ -462,6 +462,7 @@ class Master:
         self._update_pidfile()
         self._set_title()
         self.generation += 1
+        set_log_context(UNITCORN_GENERATION=self.generation)
         self.log.info("reload started generation=%d workers=%d", self.generation, self.num_workers)
 
     @staticmethod
