@@ -289,6 +289,8 @@ class Master:
                 self.log.exception("worker crashed pid=%d", os.getpid())
         finally:
             with contextlib.suppress(BaseException):
+                call_hook(self.settings, "worker_exit", self, worker)
+            with contextlib.suppress(BaseException):
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)

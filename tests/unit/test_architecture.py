@@ -1,0 +1,54 @@
+"""Imports point down: the layering of STYLE.md, checked by walking every module's imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "unitcorn"
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def modules_under(folder: str) -> list[Path]:
+    return sorted((PACKAGE / folder).rglob("*.py"))
+
+
+RULES = [
+    # (folder, forbidden import prefixes, why)
+    ("http", ("unitcorn.",), "the HTTP parser is sans-IO and standard library only"),
+    ("arbiter", ("unitcorn.http", "unitcorn.wsgi"), "the master never speaks HTTP"),
+    ("workers", ("unitcorn.arbiter.master", "unitcorn.arbiter.control",
+                 "unitcorn.arbiter.reexec", "unitcorn.arbiter.systemd_plugin"),
+     "workers never import the master's loop"),
+    ("settings", ("unitcorn.arbiter", "unitcorn.workers", "unitcorn.http", "unitcorn.wsgi"),
+     "settings are data; they know nothing of processes"),
+]
+
+
+@pytest.mark.parametrize(("folder", "forbidden", "why"), RULES, ids=[r[0] for r in RULES])
+def test_layering(folder: str, forbidden: tuple[str, ...], why: str) -> None:
+    offenders = []
+    for path in modules_under(folder):
+        for name in imports_of(path):
+            own = name.startswith(f"unitcorn.{folder}")
+            if not own and name.startswith(forbidden):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    assert offenders == [], why
+
+
+def test_the_rules_see_a_violation(tmp_path: Path) -> None:
+    sample = tmp_path / "bad.py"
+    sample.write_text("from unitcorn.wsgi import Connection\nimport unitcorn.http.parser\n")
+    assert {"unitcorn.wsgi", "unitcorn.http.parser"} <= imports_of(sample)
