@@ -12,12 +12,19 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from unitcorn import __version__
 from unitcorn.app import AppLoadError, load_app
 from unitcorn.arbiter.decisions import APP_LOAD_ERROR
 from unitcorn.arbiter.reexec import OLD_MASTER_VAR, UPGRADE_CHANNEL_VAR
 from unitcorn.arbiter.systemd_plugin import SystemdLifecycle
 from unitcorn.logs import ERROR_LOGGER, configure_logging
-from unitcorn.settings import ConfigError, UsageError, load_settings, render_print_config
+from unitcorn.settings import (
+    ConfigError,
+    UsageError,
+    build_parser,
+    load_settings,
+    render_print_config,
+)
 from unitcorn.sockets import BindError, inherited_from_environment, inherited_from_systemd
 
 EX_USAGE = 2
@@ -57,6 +64,12 @@ def serve(args: list[str]) -> int:
     start_cwd = os.getcwd()
 
     settings = load_settings(args, environ_orig, cwd=start_cwd)
+    if settings.show_help:
+        print(build_parser().format_help(), end="")
+        return 0
+    if settings.show_version:
+        print(f"unitcorn {__version__}")
+        return 0
     if settings.print_config:
         print(render_print_config(settings))
         return 0

@@ -50,3 +50,10 @@ def test_print_config_shows_values_and_origins(tmp_path) -> None:
     assert result.returncode == 0
     assert "workers = 5" in result.stdout and "gunicorn.conf.py" in result.stdout
     assert "timeout = 7" in result.stdout and "command line" in result.stdout
+
+
+def test_help_and_version(tmp_path) -> None:
+    help_text = _run("--help", cwd=tmp_path)
+    assert help_text.returncode == 0 and "--workers" in help_text.stdout
+    version = _run("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("unitcorn ")

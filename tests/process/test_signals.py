@@ -287,3 +287,13 @@ def test_a_raising_master_hook_is_logged_not_fatal(start_server, tmp_path: Path)
     server.wait_for_log(r"reload complete generation=2")
     assert "hook failed hook=on_reload" in server.log()
     assert server.get("/")[0] == 200
+
+
+def test_process_titles_name_master_and_workers(start_server) -> None:
+    server = start_server("testapps:route", "--name", "shop")
+
+    def title(pid: int) -> str:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+    assert title(server.pid).startswith("unitcorn: master [shop]")
+    assert all(title(pid).startswith("unitcorn: worker [shop]") for pid in server.workers())
