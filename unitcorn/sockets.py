@@ -84,8 +84,9 @@ def open_listeners(
 ) -> list[Listener]:
     """Return one listener per bind, reusing an inherited socket with the same address.
 
-    Inherited sockets no bind asks for are served too (they were serving a moment ago, and
-    dropping them silently would refuse clients); each such case is logged.
+    Sockets systemd activated that no bind asks for are served too (the unit's .socket says
+    they should be), each logged. Other unclaimed inherited sockets are left out: the caller
+    closes them (a reload dropped that bind, or an upgrade's new configuration did).
     """
     spare = {listener.address_key: listener for listener in inherited}
     has_activated = any(listener.is_from_systemd for listener in spare.values())
@@ -105,8 +106,9 @@ def open_listeners(
                 log.info("no activated socket for bind; binding it ourselves address=%s", bind)
             listeners.append(create_listener(bind, backlog, reuse_port, owner))
     for listener in spare.values():
-        log.info("serving inherited socket with no bind address=%s name=%s", listener, listener.name)
-        listeners.append(listener)
+        if listener.is_from_systemd:
+            log.info("serving activated socket with no bind address=%s name=%s", listener, listener.name)
+            listeners.append(listener)
     return listeners
 
 

@@ -297,3 +297,28 @@ def test_process_titles_name_master_and_workers(start_server) -> None:
 
     assert title(server.pid).startswith("unitcorn: master [shop]")
     assert all(title(pid).startswith("unitcorn: worker [shop]") for pid in server.workers())
+
+
+def test_hup_opens_new_binds_and_closes_dropped_ones(start_server, tmp_path: Path) -> None:
+    first, second = tmp_path / "first.sock", tmp_path / "second.sock"
+    config = tmp_path / "unitcorn.conf.py"
+    server = start_server("testapps:route", config=f"bind = ['unix:{first}']\n", bind_socket=False)
+    assert _get_unix(first) == 200
+    config.write_text(f"bind = ['unix:{second}']\n")
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"reload complete generation=2")
+    assert _get_unix(second) == 200
+    assert not first.exists()
+
+
+def _get_unix(path: Path) -> int:
+    import socket as socket_module
+
+    with socket_module.socket(socket_module.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(path))
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    return int(reply.split(b" ", 2)[1])

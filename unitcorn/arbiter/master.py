@@ -146,6 +146,11 @@ class Master:
             inherited=self.inherited,
             owner=(self.settings.user, self.settings.group),
         )
+        for listener in self.inherited:
+            if listener not in self.listeners:
+                # The old master (or nobody) still owns its path; just let go of our copy.
+                self.log.info("closing inherited socket no longer bound address=%s", listener)
+                listener.close(unlink=False)
         self.inherited = []
         for listener in self.listeners:
             self.log.info("Listening at: %s (%d)", listener, listener.fileno())
