@@ -117,7 +117,7 @@ def test_store_fds_passes_the_real_socket(receiver):
         message, fds, _, _ = socket.recv_fds(sock, 4096, maxfds=4)
         assert message == b"FDSTORE=1\nFDNAME=web"
         assert len(fds) == 2
-        for fd, original in zip(fds, (web, admin)):
+        for fd, original in zip(fds, (web, admin), strict=True):
             with socket.socket(fileno=fd) as received:
                 assert received.getsockname() == original.getsockname()
                 assert os.fstat(fd).st_ino == os.fstat(original.fileno()).st_ino
