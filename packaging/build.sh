@@ -149,11 +149,13 @@ build_rpm() {
         echo "rpmlint reports problems (above)" >&2
         return 1
     }
+    local sitelib
+    sitelib=$(rpm --load "$REPO/packaging/rpm/ci-standin-macros" -E '%{python3_sitelib}')
     rpm -qpl "$rpm" >"$WORK/rpm/payload"
     require_paths "$WORK/rpm/payload" "$(basename "$rpm")" \
         /usr/bin/unitcorn \
-        /usr/lib/python3/dist-packages/unitcorn/__init__.py \
-        /usr/lib/python3/dist-packages/unitcorn/cli.py \
+        "$sitelib/unitcorn/__init__.py" \
+        "$sitelib/unitcorn/cli.py" \
         /usr/lib/systemd/system/unitcorn@.service \
         /usr/lib/systemd/system/unitcorn@.socket \
         /etc/unitcorn/demo.conf.py \

@@ -83,6 +83,7 @@ class Connection:
         errors_stream: Any,
         on_request: OnRequest | None = None,
         on_response: OnResponse | None = None,
+        may_keep_alive: Callable[[], bool] | None = None,
     ) -> None:
         sock.setblocking(False)
         self._sock = sock
@@ -94,6 +95,7 @@ class Connection:
         self._on_response = on_response
         self._parser = RequestParser(options.limits)
         self._eof = False
+        self._ready: Request | None = None  # a head found by receive_nowait(), not yet handled
         ips = options.forwarded_allow_ips
         # Like gunicorn: a unix-socket peer is the local proxy, hence trusted.
         self._trusts_forwarded = "*" in ips or not isinstance(client_addr, tuple) or client_addr[0] in ips
@@ -101,15 +103,48 @@ class Connection:
         self._base_environ = _base_environ(client_addr, server_addr, options, errors_stream)
         self._unix_server = not isinstance(server_addr, tuple)
         self.allows_keep_alive = options.keepalive > 0
+        # Asked when a response head is framed: False makes it announce "Connection: close"
+        # (a sync worker with clients queued, a worker draining).
+        self.may_keep_alive = may_keep_alive
         self.server_software = options.server_software
+        self.deadline = 0.0  # the worker's bookkeeping: when this idle connection is dropped
 
     @property
     def has_buffered_request(self) -> bool:
         """True when a pipelined request is already buffered (no need to wait for readability)."""
         return self._parser.has_buffered_data
 
+    @property
+    def has_partial_request(self) -> bool:
+        """True when part of a request head is buffered (the client is in the middle of one)."""
+        return not self._parser.is_idle
+
     def fileno(self) -> int:
         return self._fd
+
+    def receive_nowait(self) -> bool:
+        """Take what the socket holds without waiting; True when `handle_request()` has work now.
+
+        That is: a complete head (kept for handle_request), a malformed one to refuse, or the
+        client's EOF.  A selector loop calls this on readability so that no thread waits on a
+        client that sends its head slowly.
+        """
+        try:
+            data = self._sock.recv(_RECV_SIZE)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self._eof = True
+            self._parser.feed(data)
+            return True
+        self._parser.feed(data)
+        try:
+            self._ready = self._parser.next_request()
+        except HTTPError:
+            return True  # the parser keeps the error: handle_request() answers it
+        return self._ready is not None
 
     def close(self) -> None:
         try:
@@ -135,6 +170,10 @@ class Connection:
         return self._respond(request)
 
     def _read_head(self) -> Request | None:
+        request = self._ready
+        if request is not None:
+            self._ready = None
+            return request
         parser = self._parser
         request = parser.next_request()
         deadline = 0.0
@@ -538,6 +577,10 @@ class _Response:
         headers = self.headers
         if known_length is not None and not any(name.lower() == "content-length" for name, _ in headers):
             headers = [*headers, ("Content-Length", str(known_length))]
+        if keep_alive:
+            check = self._connection.may_keep_alive
+            if check is not None and not check():
+                keep_alive = False
         request = self._request
         head, framing = frame_response(
             request.method,

@@ -8,7 +8,6 @@ master's exit (after an upgrade), or the nearest deadline — never on a fixed p
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import selectors
@@ -16,48 +15,27 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from unitcorn import __version__
-from unitcorn.app import AppLoadError, load_app, purge_app_modules
+from unitcorn.app import load_app
 from unitcorn.arbiter import decisions
 from unitcorn.arbiter.control import ControlServer
 from unitcorn.arbiter.decisions import Command, WorkerHandle
 from unitcorn.arbiter.heartbeat import HeartbeatBoard
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
+from unitcorn.arbiter.reload import Reloader
 from unitcorn.arbiter.signals import SignalQueue
+from unitcorn.arbiter.upgrade import Upgrader
 from unitcorn.hooks import call_hook
-from unitcorn.logs import ERROR_LOGGER, configure_logging, reopen_logs, set_log_context
+from unitcorn.logs import ERROR_LOGGER, reopen_logs
 from unitcorn.pidfile import remove_pidfile, write_pidfile
 from unitcorn.proctitle import set_title
-from unitcorn.settings import ConfigError, UsageError, load_settings
-from unitcorn.sockets import BindError, Listener, open_listeners
+from unitcorn.sockets import Listener, open_listeners
 from unitcorn.workers import worker_class_for
 
 # How long a worker gets between SIGABRT (worker_abort hook) and SIGKILL.
 ABORT_GRACE = 2.0
-
-
-@dataclass
-class PendingUpgrade:
-    """The old master's view of a USR2 upgrade in progress."""
-
-    pid: int
-    channel: socket.socket
-    deadline: float
-    completes_automatically: bool
-    is_ready: bool = False
-
-
-@dataclass
-class ReloadBase:
-    """What a reload falls back to if its new generation fails to boot."""
-
-    settings: Any
-    generation: int
-    num_workers: int
-    app: Any
 
 
 class Master:
@@ -85,9 +63,6 @@ class Master:
         self.inherited = inherited
         self.listeners: list[Listener] = []
         self.master_pid = master_pid
-        # After an upgrade: our line to the old master ("ready" out, "main" back).
-        self.upgrade_link = upgrade_link
-        self.upgrade: PendingUpgrade | None = None
         path = settings.control_socket
         self.control = ControlServer(path) if path else None
         self.lifecycle = Lifecycles(*(m for m in (lifecycle, self.control) if m is not None))
@@ -101,16 +76,15 @@ class Master:
         self.exit_code = 0
         self.is_ready = False
         self.stop_deadline: float | None = None
-        self.reload_base: ReloadBase | None = None
-        self.is_reload_requested_again = False
         self._worker_age = 0
         self._pidfile_path: str | None = None
         self._board = HeartbeatBoard()
-        self._selector = selectors.DefaultSelector()
+        self.selector = selectors.DefaultSelector()
         self._signals: SignalQueue | None = None
         self._ready_reader, self._ready_writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._life_reader, self._life_writer = os.pipe2(os.O_CLOEXEC)
-        self._old_master_fd = -1
+        self.reloader = Reloader(self)
+        self.upgrader = Upgrader(self, upgrade_link)
 
     # gunicorn's names, for hooks written against the Arbiter.
     @property
@@ -130,17 +104,15 @@ class Master:
     def run(self) -> int:
         """Serve until told to stop; return the process exit status."""
         self._signals = SignalQueue(decisions.HANDLED_SIGNALS)
-        self._selector.register(self._signals, selectors.EVENT_READ, self._handle_signals)
-        self._selector.register(self._ready_reader, selectors.EVENT_READ, self._read_boot_messages)
-        self._watch_old_master()
-        if self.upgrade_link is not None:
-            self._selector.register(self.upgrade_link, selectors.EVENT_READ, self._read_upgrade_link)
-        elif self.control is not None:
-            self.control.open(self._selector, self)
+        self.selector.register(self._signals, selectors.EVENT_READ, self._handle_signals)
+        self.selector.register(self._ready_reader, selectors.EVENT_READ, self._read_boot_messages)
+        self.upgrader.watch_old_master()
+        if self.upgrader.link is None and self.control is not None:
+            self.control.open(self.selector, self)
         self.log.info("Starting unitcorn %s", __version__)
         call_hook(self.settings, "on_starting", self)
         self.listeners = open_listeners(
-            self._binds(self.settings, self.inherited),
+            self.reloader.binds_for(self.settings, self.inherited),
             self.settings.backlog,
             self.settings.reuse_port,
             inherited=self.inherited,
@@ -157,8 +129,8 @@ class Master:
         self.log.info("Using worker: %s", self.settings.effective_worker_class)
         if self.settings.preload_app:
             self.app = load_app(self.settings.app_uri, self.settings.pythonpath, self.settings.chdir)
-        self._update_pidfile()
-        self._set_title()
+        self.update_pidfile()
+        self.set_title()
         try:
             self._manage_workers()
             while not self._is_finished():
@@ -168,16 +140,12 @@ class Master:
         return self.exit_code
 
     def _step(self) -> None:
-        for key, _ in self._selector.select(self._select_timeout()):
+        for key, _ in self.selector.select(self._select_timeout()):
             key.data()
         self._reap_children()
         now = time.monotonic()
         self._enforce_deadlines(now)
-        if self.upgrade and not self.upgrade.is_ready and now >= self.upgrade.deadline:
-            self._kill(self.upgrade.pid, signal.SIGQUIT)
-            self._upgrade_failed(
-                f"the new master did not become ready within {self.settings.upgrade_timeout}s"
-            )
+        self.upgrader.check_deadline(now)
         if self.stop_deadline is None:
             self._manage_workers()
         self.lifecycle.tick(self, now)
@@ -189,7 +157,7 @@ class Master:
             ),
             self.stop_deadline,
             self.lifecycle.next_deadline(self),
-            self.upgrade.deadline if self.upgrade and not self.upgrade.is_ready else None,
+            self.upgrader.deadline,
         ]
         nearest = min((d for d in deadlines if d is not None), default=None)
         if nearest is None:
@@ -216,7 +184,7 @@ class Master:
                 self._signal_workers(signal.SIGQUIT)
             return
         if command is Command.RELOAD:
-            self.reload()
+            self.reloader.reload()
         elif command is Command.STOP_GRACEFUL:
             self.stop(graceful=True)
         elif command is Command.STOP_QUICK:
@@ -227,7 +195,7 @@ class Master:
             reopen_logs()
             self._signal_workers(signal.SIGUSR1)
         elif command is Command.REEXEC:
-            self.reexec()
+            self.upgrader.reexec()
         elif command is Command.STOP_WORKERS:
             self.log.info("stopping all workers (WINCH) master stays")
             self.set_worker_count(0)
@@ -253,8 +221,8 @@ class Master:
             if isinstance(action, decisions.Spawn):
                 self._spawn_worker(action.generation)
             elif isinstance(action, decisions.Retire):
-                self._retire_worker(action.pid, now)
-        self._check_reload_done()
+                self.retire_worker(action.pid, now)
+        self.reloader.check_done()
 
     def _spawn_worker(self, generation: int) -> None:
         self._worker_age += 1
@@ -285,7 +253,7 @@ class Master:
         """In the forked child: never return into the master's stack."""
         code = 1
         try:
-            self._become_child()
+            self.become_child()
             worker.pid = os.getpid()
             call_hook(self.settings, "post_fork", self, worker)
             code = worker.run()
@@ -300,28 +268,28 @@ class Master:
                 sys.stderr.flush()
             os._exit(code)
 
-    def _become_child(self) -> None:
+    def become_child(self) -> None:
         """Drop what only the master may hold: signal handlers, its selector, the pipes' far ends."""
         if self._signals is not None:
             self._signals.restore()
-        self._selector.close()
-        for fd in (self._ready_reader, self._life_writer, self._old_master_fd):
+        self.selector.close()
+        for fd in (self._ready_reader, self._life_writer, self.upgrader.old_master_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def _retire_worker(self, pid: int, now: float) -> None:
+    def retire_worker(self, pid: int, now: float) -> None:
         handle = self.workers.get(pid)
         if handle is None or handle.is_retiring:
             return
         handle.retire_deadline = now + self.settings.graceful_timeout
-        self._kill(pid, signal.SIGTERM)
+        self.kill(pid, signal.SIGTERM)
 
     def _signal_workers(self, signum: int) -> None:
         for pid in list(self.workers):
-            self._kill(pid, signum)
+            self.kill(pid, signum)
 
-    def _kill(self, pid: int, signum: int) -> None:
+    def kill(self, pid: int, signum: int) -> None:
         try:
             os.kill(pid, signum)
         except ProcessLookupError:
@@ -346,8 +314,8 @@ class Master:
             self.log.info("server ready workers=%d", self.num_workers)
             call_hook(self.settings, "when_ready", self)
             self.lifecycle.ready(self)
-            if self.upgrade_link is not None:
-                self._tell_old_master(b"ready\n")
+            if self.upgrader.link is not None:
+                self.upgrader.tell_old_master(b"ready\n")
         self.lifecycle.status_changed(self)
 
     def _current_generation_booted(self) -> bool:
@@ -365,9 +333,7 @@ class Master:
                 self.reexec_pid = 0
                 info = decisions.classify_exit(status)
                 self.log.info("upgraded master exited pid=%d reason=%s", pid, info.reason)
-                if self.upgrade is not None and not self.upgrade.is_ready:
-                    self._upgrade_failed(f"the new master exited before it was ready ({info.reason})")
-                self._close_upgrade()
+                self.upgrader.new_master_exited(info)
                 continue
             handle = self.workers.pop(pid, None)
             if handle is None:
@@ -389,8 +355,8 @@ class Master:
         call_hook(self.settings, "child_exit", self, handle.process)
         if info.halts_with is None or self.stop_deadline is not None:
             return
-        if self.reload_base is not None and handle.generation == self.generation:
-            self._revert_failed_reload(f"new worker failed: {info.reason} (exit {info.code})")
+        if self.reloader.is_reloading and handle.generation == self.generation:
+            self.reloader.revert(f"new worker failed: {info.reason} (exit {info.code})")
             return
         self.log.error("halting: a worker could not start reason=%s", info.reason)
         self.stop(graceful=False, exit_code=info.halts_with)
@@ -405,271 +371,23 @@ class Master:
             if isinstance(action, decisions.Abort):
                 self.log.critical("WORKER TIMEOUT (pid:%d) timeout=%s", action.pid, self.settings.timeout)
                 handle.kill_deadline = now + ABORT_GRACE
-                self._kill(action.pid, signal.SIGABRT)
+                self.kill(action.pid, signal.SIGABRT)
             elif isinstance(action, decisions.Kill):
                 self.log.error("worker killed pid=%d reason=did-not-exit-in-time", action.pid)
                 # Repeat once a second until waitpid reports it, rather than trusting one signal.
                 handle.kill_deadline = now + 1.0
-                self._kill(action.pid, signal.SIGKILL)
+                self.kill(action.pid, signal.SIGKILL)
         if self.stop_deadline is not None and now >= self.stop_deadline and self.workers:
             self.log.warning("graceful timeout reached; killing workers count=%d", len(self.workers))
             self._signal_workers(signal.SIGKILL)
             self.stop_deadline = now + 1.0
-
-    # ---- reload (HUP) ---------------------------------------------------------------------
-
-    def reload(self) -> None:
-        """Reload configuration from scratch and replace every worker, old ones serving meanwhile."""
-        if self.reload_base is not None:
-            # Let the running reload finish first; then apply the newest configuration.
-            self.is_reload_requested_again = True
-            return
-        self.lifecycle.reload_started(self)
-        try:
-            settings = load_settings(self.argv, self.environ_orig, cwd=self.start_cwd)
-        except (ConfigError, UsageError) as exc:
-            self._reload_failed(f"configuration: {exc}")
-            return
-        self._apply_environment(settings)
-        app = None
-        if settings.preload_app:
-            try:
-                purge_app_modules(settings.pythonpath, settings.chdir)
-                app = load_app(settings.app_uri, settings.pythonpath, settings.chdir)
-            except AppLoadError as exc:
-                self._apply_environment(self.settings)
-                self._reload_failed(f"application: {exc}")
-                return
-        try:
-            listeners = open_listeners(
-                self._binds(settings, self.listeners),
-                settings.backlog,
-                settings.reuse_port,
-                inherited=self.listeners,
-                owner=(settings.user, settings.group),
-            )
-        except BindError as exc:
-            self._apply_environment(self.settings)
-            self._reload_failed(f"listeners: {exc}")
-            return
-        for listener in self.listeners:
-            if listener not in listeners:
-                self.log.info("closing listener no longer bound address=%s", listener)
-                listener.close(unlink=self._may_unlink_sockets())
-        self.reload_base = ReloadBase(self.settings, self.generation, self.num_workers, self.app)
-        old_count = self.num_workers
-        self.listeners = listeners
-        self.settings = settings
-        self.app = app
-        configure_logging(settings)
-        self.num_workers = settings.workers
-        if self.num_workers != old_count:
-            call_hook(settings, "nworkers_changed", self, self.num_workers, old_count)
-        call_hook(settings, "on_reload", self)
-        self._update_pidfile()
-        self._set_title()
-        self.generation += 1
-        set_log_context(UNITCORN_GENERATION=self.generation)
-        self.log.info("reload started generation=%d workers=%d", self.generation, self.num_workers)
-
-    @staticmethod
-    def _binds(settings: Any, inherited: list[Listener]) -> list[Any]:
-        """Under socket activation with no `bind` configured, serve exactly systemd's sockets
-        (binding the default 127.0.0.1:8000 as well would surprise everyone)."""
-        if settings.origin("bind") == "default" and any(lst.is_from_systemd for lst in inherited):
-            return []
-        return list(settings.bind)
-
-    def _apply_environment(self, settings: Any) -> None:
-        """Restore the original environment, then apply this configuration's --env and chdir."""
-        os.environ.clear()
-        os.environ.update(self.environ_orig)
-        for item in settings.raw_env:
-            key, _, value = item.partition("=")
-            os.environ[key] = value
-        if settings.chdir:
-            os.chdir(settings.chdir)
-
-    def _check_reload_done(self) -> None:
-        if self.reload_base is None or not self._current_generation_booted():
-            return
-        self.reload_base = None
-        self.log.info("reload complete generation=%d", self.generation)
-        self.lifecycle.reload_finished(self, ok=True, reason="")
-        self._maybe_reload_again()
-
-    def _reload_failed(self, reason: str) -> None:
-        self.log.error("reload failed, old generation keeps serving reason=%s", reason)
-        self.lifecycle.reload_finished(self, ok=False, reason=reason)
-        self._maybe_reload_again()
-
-    def _revert_failed_reload(self, reason: str) -> None:
-        base = self.reload_base
-        assert base is not None
-        failed_generation = self.generation
-        self.reload_base = None
-        for handle in list(self.workers.values()):
-            if handle.generation == failed_generation:
-                self._retire_worker(handle.pid, time.monotonic())
-        self.settings, self.generation = base.settings, base.generation
-        self.num_workers, self.app = base.num_workers, base.app
-        configure_logging(self.settings)
-        self._apply_environment(self.settings)
-        self._update_pidfile()
-        self._reload_failed(reason)
-
-    def _maybe_reload_again(self) -> None:
-        if self.is_reload_requested_again:
-            self.is_reload_requested_again = False
-            self.reload()
-
-    # ---- upgrade (USR2) -------------------------------------------------------------------
-
-    def reexec(self, complete_automatically: bool | None = None) -> str | None:
-        """Start a new master from the installed code, handing it our listening sockets.
-
-        With `complete_automatically` (ctl upgrade, or any USR2 under systemd) this master hands
-        over and retires once the new one reports ready; otherwise both run, as in gunicorn,
-        until the operator retires the old one. Returns why the upgrade was refused, or None.
-        """
-        from unitcorn.arbiter.reexec import exec_new_master
-
-        refusal = decisions.reexec_refusal(self.reexec_pid, self.master_pid)
-        if refusal:
-            self.log.warning("USR2 ignored: %s", refusal)
-            return refusal
-        if complete_automatically is None:
-            complete_automatically = self.lifecycle.completes_upgrades()
-        ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid:
-            theirs.close()
-            ours.setblocking(False)
-            self.reexec_pid = pid
-            deadline = time.monotonic() + self.settings.upgrade_timeout
-            self.upgrade = PendingUpgrade(pid, ours, deadline, complete_automatically)
-            self._selector.register(ours, selectors.EVENT_READ, self._read_upgrade_channel)
-            self.log.info("upgrade started new_master=%d", pid)
-            self.lifecycle.upgrade_started(self, pid)
-            return None
-        try:
-            ours.close()
-            self._become_child()
-            exec_new_master(self, theirs, self.lifecycle.new_master_environment(self, os.getpid()))
-        finally:
-            os._exit(1)
-
-    def _read_upgrade_channel(self) -> None:
-        """The new master reports "ready" once its workers serve (EOF: it died)."""
-        upgrade = self.upgrade
-        assert upgrade is not None
-        try:
-            data = upgrade.channel.recv(4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            if not upgrade.is_ready:
-                self._upgrade_failed("the new master exited before it was ready")
-            self._close_upgrade()
-            return
-        if b"ready" not in data or upgrade.is_ready:
-            return
-        upgrade.is_ready = True
-        self.log.info("upgrade: new master ready pid=%d", upgrade.pid)
-        self.lifecycle.upgrade_ready(self, upgrade.pid)
-        try:
-            upgrade.channel.sendall(b"main\n")
-        except OSError:
-            pass
-        if upgrade.completes_automatically:
-            self.lifecycle.upgrade_finished(
-                self, True, f"new master pid={upgrade.pid} serves; old master {self.pid} retiring"
-            )
-            self.log.info("upgrade complete; this master retires new_master=%d", upgrade.pid)
-            self.stop(graceful=True)
-        else:
-            self.lifecycle.upgrade_finished(
-                self, True, f"new master pid={upgrade.pid} serves beside this one; retire with TERM"
-            )
-
-    def _upgrade_failed(self, reason: str) -> None:
-        self.log.error("upgrade failed, this master keeps serving reason=%s", reason)
-        self.lifecycle.upgrade_finished(self, False, reason)
-        self._close_upgrade()
-
-    def _close_upgrade(self) -> None:
-        if self.upgrade is None:
-            return
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(self.upgrade.channel)
-        self.upgrade.channel.close()
-        self.upgrade = None
-
-    def _tell_old_master(self, message: bytes) -> None:
-        assert self.upgrade_link is not None
-        try:
-            self.upgrade_link.sendall(message)
-        except OSError as exc:
-            self.log.warning("cannot reach the old master: %s", exc)
-
-    def _read_upgrade_link(self) -> None:
-        """The old master answers "main" once systemd knows us as the main process."""
-        assert self.upgrade_link is not None
-        try:
-            data = self.upgrade_link.recv(4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if b"main" in data:
-            self._become_main()
-        if not data:
-            self._selector.unregister(self.upgrade_link)
-            self.upgrade_link.close()
-            self.upgrade_link = None
-
-    def _become_main(self) -> None:
-        if getattr(self, "_is_main", False):
-            return
-        self._is_main = True
-        self.log.info("now the main process of the service")
-        if self.control is not None:
-            self.control.open(self._selector, self)
-        self.lifecycle.became_main(self)
-
-    def _watch_old_master(self) -> None:
-        """After an upgrade, learn at once when the old master exits (pidfd), to take over."""
-        if not self.master_pid:
-            return
-        try:
-            self._old_master_fd = os.pidfd_open(self.master_pid)
-        except OSError as exc:
-            if exc.errno == errno.ESRCH:
-                self._promote()
-                return
-            raise
-        os.set_inheritable(self._old_master_fd, False)
-        self._selector.register(self._old_master_fd, selectors.EVENT_READ, self._promote)
-
-    def _promote(self) -> None:
-        if self._old_master_fd >= 0:
-            self._selector.unregister(self._old_master_fd)
-            os.close(self._old_master_fd)
-            self._old_master_fd = -1
-        self.log.info("master promoted: the old master exited old_master=%d", self.master_pid)
-        self.master_pid = 0
-        self._update_pidfile()
-        self._set_title()
-        self._become_main()
 
     # ---- stop -----------------------------------------------------------------------------
 
     def stop(self, graceful: bool, exit_code: int = 0) -> None:
         """Close listeners, ask workers to stop (TERM: finish requests; QUIT: now), then wait."""
         self.exit_code = exit_code
-        unlink = self._may_unlink_sockets()
+        unlink = self.may_unlink_sockets()
         for listener in self.listeners:
             listener.close(unlink=unlink)
         self.listeners = []
@@ -679,7 +397,7 @@ class Master:
         self._signal_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
         self.stop_deadline = time.monotonic() + self.settings.graceful_timeout
 
-    def _may_unlink_sockets(self) -> bool:
+    def may_unlink_sockets(self) -> bool:
         """A unix socket file stays when another master (old or new) still serves on it."""
         return self.reexec_pid == 0 and self.master_pid == 0
 
@@ -690,17 +408,17 @@ class Master:
         call_hook(self.settings, "on_exit", self)
         if self.control is not None:
             self.control.close()
-        self._close_upgrade()
+        self.upgrader.close()
         if self._signals is not None:
             self._signals.restore()
-        self._selector.close()
+        self.selector.close()
         self.lifecycle.finished(self)
 
     # ---- reporting ----------------------------------------------------------------------
 
     @property
     def is_reloading(self) -> bool:
-        return self.reload_base is not None
+        return self.reloader.is_reloading
 
     def booted_workers(self) -> int:
         return sum(
@@ -727,7 +445,7 @@ class Master:
 
     # ---- small effects ------------------------------------------------------------------
 
-    def _update_pidfile(self) -> None:
+    def update_pidfile(self) -> None:
         """Write PIDFILE (PIDFILE.2 while an old master still runs); drop a path no longer set."""
         path = self.settings.pidfile
         if path and self.master_pid:
@@ -738,7 +456,7 @@ class Master:
         if self._pidfile_path:
             write_pidfile(self._pidfile_path, self.pid)
 
-    def _set_title(self) -> None:
+    def set_title(self) -> None:
         set_title(f"master [{self.proc_name}]")
 
     @property

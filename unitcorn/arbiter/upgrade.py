@@ -1,0 +1,208 @@
+"""USR2: start a new master on the same sockets, hand over to it (MAINPID under systemd), retire.
+
+Both sides live here: the old master forks and execs the new one (reexec.py) and waits on a
+socketpair for "ready"; the new master says "ready" once its workers serve, and learns it is
+the service's main process when the old one answers "main" or exits (a pidfd tells us at once).
+Mixed into `Master` (master.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import selectors
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from unitcorn.arbiter import decisions
+
+if TYPE_CHECKING:
+    from unitcorn.arbiter.master import Master
+
+@dataclass
+class PendingUpgrade:
+    """The old master's view of a USR2 upgrade in progress."""
+
+    pid: int
+    channel: socket.socket
+    deadline: float
+    completes_automatically: bool
+    is_ready: bool = False
+
+
+class Upgrader:
+    """Both sides of a USR2 upgrade: the old master's pending handover, the new master's link."""
+
+    def __init__(self, master: Master, link: socket.socket | None) -> None:
+        self.master = master
+        self.pending: PendingUpgrade | None = None
+        # After an upgrade: our line to the old master ("ready" out, "main" back).
+        self.link = link
+        self.old_master_fd = -1
+        self.is_main = False
+
+    @property
+    def deadline(self) -> float | None:
+        """When a new master that has not reported ready is given up on."""
+        if self.pending is None or self.pending.is_ready:
+            return None
+        return self.pending.deadline
+
+    def check_deadline(self, now: float) -> None:
+        deadline = self.deadline
+        if deadline is not None and now >= deadline:
+            assert self.pending is not None
+            self.master.kill(self.pending.pid, signal.SIGQUIT)
+            self.fail(f"the new master did not become ready within {self.master.settings.upgrade_timeout}s")
+
+    def new_master_exited(self, info: decisions.ExitInfo) -> None:
+        if self.pending is not None and not self.pending.is_ready:
+            self.fail(f"the new master exited before it was ready ({info.reason})")
+        self.close()
+
+    def reexec(self, complete_automatically: bool | None = None) -> str | None:
+        """Start a new master from the installed code, handing it our listening sockets.
+
+        With `complete_automatically` (ctl upgrade, or any USR2 under systemd) this master hands
+        over and retires once the new one reports ready; otherwise both run, as in gunicorn,
+        until the operator retires the old one. Returns why the upgrade was refused, or None.
+        """
+        from unitcorn.arbiter.reexec import exec_new_master
+
+        refusal = decisions.reexec_refusal(self.master.reexec_pid, self.master.master_pid)
+        if refusal:
+            self.master.log.warning("USR2 ignored: %s", refusal)
+            return refusal
+        if complete_automatically is None:
+            complete_automatically = self.master.lifecycle.completes_upgrades()
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid:
+            theirs.close()
+            ours.setblocking(False)
+            self.master.reexec_pid = pid
+            deadline = time.monotonic() + self.master.settings.upgrade_timeout
+            self.pending = PendingUpgrade(pid, ours, deadline, complete_automatically)
+            self.master.selector.register(ours, selectors.EVENT_READ, self._read_channel)
+            self.master.log.info("upgrade started new_master=%d", pid)
+            self.master.lifecycle.upgrade_started(self.master, pid)
+            return None
+        try:
+            ours.close()
+            self.master.become_child()
+            environment = self.master.lifecycle.new_master_environment(self.master, os.getpid())
+            exec_new_master(self.master, theirs, environment)
+        finally:
+            os._exit(1)
+
+    def _read_channel(self) -> None:
+        """The new master reports "ready" once its workers serve (EOF: it died)."""
+        upgrade = self.pending
+        assert upgrade is not None
+        try:
+            data = upgrade.channel.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            if not upgrade.is_ready:
+                self.fail("the new master exited before it was ready")
+            self.close()
+            return
+        if b"ready" not in data or upgrade.is_ready:
+            return
+        upgrade.is_ready = True
+        self.master.log.info("upgrade: new master ready pid=%d", upgrade.pid)
+        self.master.lifecycle.upgrade_ready(self.master, upgrade.pid)
+        try:
+            upgrade.channel.sendall(b"main\n")
+        except OSError:
+            pass
+        if upgrade.completes_automatically:
+            self.master.lifecycle.upgrade_finished(
+                self.master, True, f"new master pid={upgrade.pid} serves; old master retiring"
+            )
+            self.master.log.info("upgrade complete; this master retires new_master=%d", upgrade.pid)
+            self.master.stop(graceful=True)
+        else:
+            self.master.lifecycle.upgrade_finished(
+                self.master, True, f"new master pid={upgrade.pid} serves beside this one; retire with TERM"
+            )
+
+    def fail(self, reason: str) -> None:
+        self.master.log.error("upgrade failed, this master keeps serving reason=%s", reason)
+        self.master.lifecycle.upgrade_finished(self.master, False, reason)
+        self.close()
+
+    def close(self) -> None:
+        if self.pending is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.master.selector.unregister(self.pending.channel)
+        self.pending.channel.close()
+        self.pending = None
+
+    def tell_old_master(self, message: bytes) -> None:
+        assert self.link is not None
+        try:
+            self.link.sendall(message)
+        except OSError as exc:
+            self.master.log.warning("cannot reach the old master: %s", exc)
+
+    def _read_link(self) -> None:
+        """The old master answers "main" once systemd knows us as the main process."""
+        assert self.link is not None
+        try:
+            data = self.link.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if b"main" in data:
+            self.become_main()
+        if not data:
+            self.master.selector.unregister(self.link)
+            self.link.close()
+            self.link = None
+
+    def become_main(self) -> None:
+        if self.is_main:
+            return
+        self.is_main = True
+        self.master.log.info("now the main process of the service")
+        if self.master.control is not None:
+            self.master.control.open(self.master.selector, self.master)
+        self.master.lifecycle.became_main(self.master)
+
+    def watch_old_master(self) -> None:
+        """After an upgrade, listen to the old master, and learn at once when it exits (a pidfd)."""
+        if self.link is not None:
+            self.master.selector.register(self.link, selectors.EVENT_READ, self._read_link)
+        if not self.master.master_pid:
+            return
+        try:
+            self.old_master_fd = os.pidfd_open(self.master.master_pid)
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:
+                self._promote()
+                return
+            raise
+        os.set_inheritable(self.old_master_fd, False)
+        self.master.selector.register(self.old_master_fd, selectors.EVENT_READ, self._promote)
+
+    def _promote(self) -> None:
+        if self.old_master_fd >= 0:
+            self.master.selector.unregister(self.old_master_fd)
+            os.close(self.old_master_fd)
+            self.old_master_fd = -1
+        self.master.log.info("master promoted: the old master exited old_master=%d", self.master.master_pid)
+        self.master.master_pid = 0
+        self.master.update_pidfile()
+        self.master.set_title()
+        self.become_main()
+
