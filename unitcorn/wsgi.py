@@ -107,7 +107,10 @@ class Connection:
         # (a sync worker with clients queued, a worker draining).
         self.may_keep_alive = may_keep_alive
         self.server_software = options.server_software
-        self.deadline = 0.0  # the worker's bookkeeping: when this idle connection is dropped
+        # The worker's bookkeeping: when the loop drops this connection, and whether that
+        # deadline is the one for finishing a head already started.
+        self.deadline = 0.0
+        self.reading_head = False
 
     @property
     def has_buffered_request(self) -> bool:
@@ -152,6 +155,11 @@ class Connection:
         except OSError:
             pass
 
+    def time_out(self) -> None:
+        """The worker stops waiting: a client in the middle of its head is told so (408)."""
+        if not self._parser.is_idle and not self._eof:
+            self._send_error(408, "request head not received in time")
+
     # -- one request ---------------------------------------------------------------------------
 
     def handle_request(self) -> bool:
@@ -193,6 +201,7 @@ class Connection:
         environ["wsgi.input"] = body
         response = _Response(self, request)
         body.response = response
+        response.body = body
         keep_alive = False
         try:
             if self._on_request is not None:
@@ -397,6 +406,11 @@ class Input:
         self.continue_sent = False
         self.response: _Response | None = None  # set by _Response, to know if the head is out
 
+    @property
+    def awaits_continue(self) -> bool:
+        """The client waits for "100 Continue" before sending a body the app has not asked for."""
+        return self._needs_continue
+
     def _fill(self, max_bytes: int) -> bytes:
         """More body bytes (at most max_bytes, -1 = what is there); b"" at the end."""
         if self.is_done:
@@ -493,6 +507,7 @@ class _Response:
         self.keep_alive = request.keep_alive and connection.allows_keep_alive
         self._framing: Framing | None = None
         self._left = 0  # body bytes still allowed in "length" mode
+        self.body: Input | None = None
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -581,6 +596,9 @@ class _Response:
             check = self._connection.may_keep_alive
             if check is not None and not check():
                 keep_alive = False
+            body = self.body
+            if body is not None and body.awaits_continue:
+                keep_alive = False  # the client holds back a body nobody asked for: we will close
         request = self._request
         head, framing = frame_response(
             request.method,

@@ -62,6 +62,12 @@ def test_spec_version_and_latest_changelog_entry_are_the_pyproject_version():
     assert match.group(1) == pyproject_version()
 
 
+def test_the_package_reports_the_pyproject_version():
+    import unitcorn
+
+    assert unitcorn.__version__ == pyproject_version()
+
+
 @needs_packaging
 def test_debian_unit_symlinks_point_at_the_shipped_units():
     # dh_installsystemd installs debian/unitcorn@.{service,socket}; they must be the units/ files.
@@ -90,12 +96,12 @@ def test_the_ci_standin_macros_say_they_are_not_fedoras():
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    if os.environ.get("UNITCORN_PACKAGE_BUILD") == "1":
+        pytest.skip("inside a package build: packages are not built from here")
     given = os.environ.get("UNITCORN_DIST")
     if given:
         yield Path(given)
         return
-    if os.environ.get("UNITCORN_PACKAGE_BUILD") == "1":
-        pytest.skip("inside a package build: packages are not built from here")
     missing = [tool for tool in BUILD_TOOLS if shutil.which(tool) is None]
     if missing or not DEBIAN.is_dir():
         pytest.skip(f"cannot build packages here: missing {', '.join(missing) or 'packaging/'}")
@@ -146,7 +152,7 @@ def test_deb_payload_has_script_package_units_config_and_man_page(dist):
         "/etc/unitcorn/demo.conf.py",
         "/usr/share/man/man1/unitcorn.1.gz",
     } <= paths
-    conffiles = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True,
+    depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True,
                                text=True, timeout=60, check=True).stdout
     for dependency in ("python3-setproctitle", "python3-sdnotify", "python3-systemd"):
-        assert dependency in conffiles
+        assert dependency in depends

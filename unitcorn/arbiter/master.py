@@ -353,7 +353,9 @@ class Master:
             handle.generation,
         )
         call_hook(self.settings, "child_exit", self, handle.process)
-        if info.halts_with is None or self.stop_deadline is not None:
+        # A retiring worker was told to go (e.g. the rest of a failed reload's generation): how it
+        # ends no longer says anything about whether the server can run.
+        if info.halts_with is None or self.stop_deadline is not None or handle.is_retiring:
             return
         if self.reloader.is_reloading and handle.generation == self.generation:
             self.reloader.revert(f"new worker failed: {info.reason} (exit {info.code})")

@@ -73,6 +73,14 @@ class SystemdLifecycle(Lifecycle):
 
     def upgrade_ready(self, master: Any, new_master_pid: int) -> None:
         self._send("main_pid", new_master_pid)
+        # From now on only the new master may talk to systemd (NotifyAccess=main): anything we
+        # sent while retiring would be rejected and logged as noise.
+        self.is_silent = True
+        # From now on the new master is the main process: anything more from us would be
+        # rejected under NotifyAccess=main, and under NotifyAccess=all our STOPPING=1 would put
+        # the service into stop-sigterm and our WATCHDOG=1 would vouch for the wrong process.
+        self.is_silent = True
+        self.next_watchdog = None
 
     def became_main(self, master: Any) -> None:
         if not self.is_silent:
@@ -98,6 +106,8 @@ class SystemdLifecycle(Lifecycle):
         return environment
 
     def stopping(self, master: Any) -> None:
+        if self.is_silent:
+            return  # a retiring old master (after an upgrade) stops on its own time
         self._send("stopping", "stopping")
         self.next_extension = time.monotonic()
 

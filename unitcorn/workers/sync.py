@@ -2,8 +2,13 @@
 
 gunicorn's sync worker never keeps a connection open. Keeping one open is much faster for
 clients that reuse connections, but a sync worker idling on a kept-alive connection cannot
-accept anyone else — so while waiting for a client's next request we also watch the listening
-sockets, and give the worker up to a queued client the moment one is waiting.
+accept anyone else. So:
+- when a response head is framed and a client is already queued on a listener, the response
+  says `Connection: close` — the client knows not to reuse it, and nobody waits for us;
+- while waiting for a kept-alive client's next request we also watch the listeners, and give
+  the worker up to a queued client the moment one is waiting (closing the idle connection; a
+  client that sent a request just then sees the close before any response, which HTTP lets it
+  retry, as it would after any keep-alive timeout).
 """
 
 from __future__ import annotations
@@ -14,59 +19,72 @@ import sys
 import time
 from typing import Any
 
-from unitcorn.workers.base import Worker
+from unitcorn.workers.base import Worker, tune_listener
 from unitcorn.wsgi import Connection
+
+_IN = select.POLLIN
 
 
 class SyncWorker(Worker):
     def serve(self) -> None:
         for listener in self.listeners:
-            listener.sock.setblocking(False)
-        self._listener_socks = [listener.sock for listener in self.listeners]
-        by_sock = {listener.sock: listener for listener in self.listeners}
-        # One select() over a short list: cheaper per wait than keeping an epoll set in sync.
-        self._control = [self.signals, self.life_fd]
-        watched = [*self._listener_socks, *self._control]
+            tune_listener(listener.sock)
+        self._listener_fds = {listener.sock.fileno() for listener in self.listeners}
+        self._control = {self.signals.fileno() if self.signals else -1, self.life_fd}
+        # poll() objects keep their fd list in user space: registering costs no system call.
+        self._queued = select.poll()  # listeners only: "is a client waiting?"
+        self._watched = select.poll()  # listeners and control (and the kept-alive connection)
+        for fd in self._listener_fds:
+            self._queued.register(fd, _IN)
+            self._watched.register(fd, _IN)
+        for fd in self._control:
+            if fd >= 0:
+                self._watched.register(fd, _IN)
+        self._on_request, self._on_response = self.connection_callbacks()
+        listeners = [(listener.sock, listener.sock.getsockname()) for listener in self.listeners]
+        by_fd = {sock.fileno(): (sock, address) for sock, address in listeners}
+        timeout_ms = self.beat_interval * 1000
         while self.alive and not self.is_retiring_for_max_requests():
             self.notify()
-            readable, _, _ = select.select(watched, [], [], self.beat_interval)
-            for ready in readable:
-                if ready in by_sock:
+            for fd, _ in self._watched.poll(timeout_ms):
+                if fd in by_fd:
                     if self.alive:
-                        self._accept_all(by_sock[ready])
+                        self._accept_all(*by_fd[fd])
                 else:
-                    self._handle_control(ready)
+                    self._handle_control(fd)
 
-    def _handle_control(self, ready: Any) -> None:
-        if ready is self.signals:
-            self.handle_signals()
-        else:
+    def _handle_control(self, fd: int) -> None:
+        if fd == self.life_fd:
             self.master_died()
+        else:
+            self.handle_signals()
 
-    def _accept_all(self, listener: Any) -> None:
-        """Serve every client already queued on this listener before selecting again."""
+    def _nobody_waits(self) -> bool:
+        """No client is queued on a listener (one poll with zero timeout)."""
+        return self.alive and not self._queued.poll(0)
+
+    def _accept_all(self, listener: socket.socket, server_addr: Any) -> None:
+        """Serve every client already queued on this listener before polling again."""
         while self.alive and self.nr < self.max_requests:
             try:
-                sock, address = listener.sock.accept()
+                sock, address = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
                 continue
-            self._serve_connection(sock, address, listener)
+            self._serve_connection(sock, address, server_addr)
 
-    def _serve_connection(self, sock: socket.socket, address: Any, listener: Any) -> None:
-        sock.setblocking(True)
-        if sock.family != socket.AF_UNIX:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def _serve_connection(self, sock: socket.socket, address: Any, server_addr: Any) -> None:
         connection = Connection(
             sock,
             address,
-            listener.sock.getsockname(),
+            server_addr,
             self.wsgi,
             self.options,
             sys.stderr,
-            on_request=self.on_request,
-            on_response=self.on_response,
+            on_request=self._on_request,
+            on_response=self._on_response,
+            may_keep_alive=self._nobody_waits,
         )
         try:
             while self.alive:
@@ -82,20 +100,25 @@ class SyncWorker(Worker):
 
     def _next_request_arrives(self, connection: Connection) -> bool:
         """Wait up to `keepalive` for the client's next request, unless another client queues."""
-        if self.options.keepalive <= 0:
-            return False
         deadline = time.monotonic() + self.options.keepalive
-        watched = [connection, *self._listener_socks, *self._control]
-        while self.alive:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            readable, _, _ = select.select(watched, [], [], min(remaining, self.beat_interval))
-            self.notify()
-            for ready in readable:
-                if ready is connection:
+        fd = connection.fileno()
+        watched = self._watched
+        watched.register(fd, _IN)
+        try:
+            while self.alive:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                ready = watched.poll(min(remaining, self.beat_interval) * 1000)
+                self.notify()
+                fds = [ready_fd for ready_fd, _ in ready]
+                if fd in fds:
                     return True
-                if ready in self._listener_socks:
-                    return False  # a client is queued: it gets this worker now
-                self._handle_control(ready)
-        return False
+                for ready_fd in fds:
+                    if ready_fd in self._listener_fds:
+                        return False  # a client is queued: it gets this worker now
+                    self._handle_control(ready_fd)
+            return False
+        finally:
+            watched.unregister(fd)
+

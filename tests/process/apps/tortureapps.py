@@ -1,0 +1,44 @@
+"""WSGI apps the torture suite (tests/torture) serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+
+def _reply(start_response, body: bytes, status: str = "200 OK"):
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def deaf_hang(environ, start_response):
+    """Never answers and ignores the master's SIGABRT: only SIGKILL ends this worker."""
+    signal.signal(signal.SIGABRT, signal.SIG_IGN)
+    while True:
+        time.sleep(3600)
+
+
+def echo(environ, start_response):
+    """Reads the whole body; answers with its length and the worker's pid."""
+    body = environ["wsgi.input"].read()
+    return _reply(start_response, f"{len(body)} {os.getpid()}".encode())
+
+
+def identity(environ, start_response):
+    """What the process is and what it sees: uids, the environment, and a file it creates
+    (in the directory named by the TORTURE_DIR variable) with its mode."""
+    path = os.path.join(os.environ.get("TORTURE_DIR", "/tmp"), f"created-by-{os.getpid()}")
+    with open(path, "w") as stream:
+        stream.write("x")
+    info = {
+        "pid": os.getpid(),
+        "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "egid": os.getegid(),
+        "groups": os.getgroups(),
+        "environ": dict(os.environ),
+        "file": path,
+        "file_mode": oct(os.stat(path).st_mode & 0o777),
+    }
+    os.unlink(path)
+    return _reply(start_response, json.dumps(info).encode())

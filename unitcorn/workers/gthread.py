@@ -1,0 +1,342 @@
+"""The gthread worker: one epoll loop owns accept and idle connections; a thread pool runs the app.
+
+How a request travels, and why:
+- The main thread accepts, and reads request heads without ever blocking
+  (`Connection.receive_nowait`): a client sending its head slowly holds a buffer in the loop,
+  never a thread, and is dropped when its head deadline passes.
+- A connection with a complete head goes to a pool thread, which answers it and every request the
+  client pipelined behind it.  Connections sit in epoll with EPOLLONESHOT, so the thread that
+  finished re-arms a kept-alive connection itself (epoll_ctl is thread-safe): handing it back to
+  the loop is one system call, with no queue, no wake-up and no second thread hop.
+- With `--threads 1` there is no pool: a pool of one thread runs one request at a time just like
+  the loop would, only with two thread switches per request.  The loop answers the request
+  itself, then goes back to its other connections — a sync worker that keeps many keep-alive
+  connections and serves whichever is ready.  Heartbeats then come between requests, as in sync.
+
+Connections are counted against `worker_connections`; at the limit the listeners leave the epoll
+set until one closes.  TERM (or max_requests) drains: stop accepting, close idle connections, let
+requests in flight finish (announcing `Connection: close`), then exit 0 — the master kills us if
+that outlasts its graceful timeout.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import math
+import os
+import queue
+import select
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from unitcorn.workers.base import Worker, tune_listener
+from unitcorn.wsgi import Connection
+
+_IN = select.EPOLLIN
+_ONESHOT = select.EPOLLIN | select.EPOLLONESHOT
+_BUSY = math.inf  # a connection's deadline while a pool thread owns it: never swept
+_SWEEP_INTERVAL = 0.5  # idle and slow-head deadlines are checked this often (seconds)
+_MAX_EVENTS = 256
+# Errors after which accept() would fail again at once: pause accepting instead of spinning.
+_ACCEPT_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_ACCEPT_PAUSE = 0.5
+
+
+class ThreadWorker(Worker):
+    def serve(self) -> None:
+        self._pooled = self.cfg.threads > 1
+        if self._pooled:  # PEP 3333: the app may run in several threads at once
+            self.options = replace(self.options, multithread=True)
+        self._epoll = select.epoll()
+        self._handlers: dict[int, Callable[[], None]] = {}
+        self._conns: dict[int, Connection] = {}
+        self._lock = threading.Lock()  # guards _open, _busy and nr between threads
+        self._open = 0
+        self._busy = 0
+        self._accepting = False
+        self._resume_accepting_at = 0.0
+        self._max_connections = max(1, self.cfg.worker_connections)
+        self._keepalive = self.options.keepalive
+        self._head_timeout = self.options.read_timeout
+        self._on_request, self._on_response = self.connection_callbacks()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self._wants_wake = False  # the loop waits for threads: a closing thread must wake it
+        self._threads: list[threading.Thread] = []
+        self._tasks: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        try:
+            self._watch(self.signals, self.handle_signals)
+            self._watch(self.life_fd, self.master_died)
+            self._watch(self._wake_reader, self._drain_wakeups)
+            self._listeners = []
+            for listener in self.listeners:
+                tune_listener(listener.sock)
+                # Server address per listener, looked up once instead of once per connection.
+                self._listeners.append((listener.sock, listener.sock.getsockname()))
+            self._start_accepting()
+            if self._pooled:
+                self._start_pool(self.cfg.threads)
+            self._loop()
+            self._drain()
+        finally:
+            self._stop_pool()
+            for conn in list(self._conns.values()):
+                conn.close()
+            self._epoll.close()
+            self._wake_reader.close()
+            self._wake_writer.close()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        poll = self._epoll.poll
+        handlers = self._handlers
+        conns = self._conns
+        on_readable = self._dispatch if self._pooled else self._serve_here
+        next_sweep = time.monotonic() + _SWEEP_INTERVAL
+        timeout = min(self.beat_interval, _SWEEP_INTERVAL)
+        while self.alive and self.nr < self.max_requests:
+            self.notify()
+            for fd, _ in poll(timeout, _MAX_EVENTS):
+                conn = conns.get(fd)
+                if conn is not None:
+                    on_readable(conn)
+                else:
+                    handler = handlers.get(fd)
+                    if handler is not None:
+                        handler()
+            now = time.monotonic()
+            if now >= next_sweep:
+                next_sweep = now + _SWEEP_INTERVAL
+                self._sweep(now)
+        if self.alive:
+            self.is_retiring_for_max_requests()  # logs why we leave
+            self.alive = False
+
+    def _watch(self, fileobj: Any, handler: Callable[[], None]) -> None:
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        self._handlers[fd] = handler
+        self._epoll.register(fd, _IN)
+
+    # -- accepting -----------------------------------------------------------------------------
+
+    def _start_accepting(self) -> None:
+        if self._accepting or not self.alive:
+            return
+        self._accepting = True
+        self._wants_wake = False
+        for sock, server_addr in self._listeners:
+            self._watch(sock, functools.partial(self._accept, sock, server_addr))
+
+    def _stop_accepting(self) -> None:
+        if not self._accepting:
+            return
+        self._accepting = False
+        for sock, _ in self._listeners:
+            fd = sock.fileno()
+            self._handlers.pop(fd, None)
+            try:
+                self._epoll.unregister(fd)
+            except (OSError, ValueError):
+                pass
+
+    def _accept(self, listener: socket.socket, server_addr: Any) -> None:
+        """Accept every client queued on `listener`, up to the connection limit."""
+        while True:
+            if self._open >= self._max_connections:
+                self._stop_accepting()
+                self._wants_wake = True  # a thread closing a connection brings us back
+                return
+            try:
+                sock, client_addr = listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno not in _ACCEPT_EXHAUSTED:
+                    raise
+                self.log.error("accept failed; pausing pid=%d: %s", os.getpid(), exc)
+                self._stop_accepting()
+                self._resume_accepting_at = time.monotonic() + _ACCEPT_PAUSE
+                return
+            conn = Connection(
+                sock,
+                client_addr,
+                server_addr,
+                self.wsgi,
+                self.options,
+                sys.stderr,
+                on_request=self._on_request,
+                on_response=self._on_response,
+                may_keep_alive=self._may_keep_alive,
+            )
+            conn.deadline = time.monotonic() + self._head_timeout
+            with self._lock:
+                self._open += 1
+            self._conns[conn.fileno()] = conn
+            self._epoll.register(conn.fileno(), _ONESHOT if self._pooled else _IN)
+
+    def count_request(self, *_details: Any) -> None:
+        with self._lock:  # pool threads finish requests at the same time
+            self.nr += 1
+
+    def _may_keep_alive(self) -> bool:
+        return self.alive and self.nr < self.max_requests
+
+    # -- a readable connection -----------------------------------------------------------------
+
+    def _serve_here(self, conn: Connection) -> None:
+        """No pool: answer the ready request(s) in the loop, then go back to the others."""
+        if not conn.receive_nowait():
+            self._head_started(conn)
+            return
+        try:
+            while True:
+                self.notify()
+                if not conn.handle_request() or not self._may_keep_alive():
+                    break
+                if not conn.has_buffered_request:
+                    conn.deadline = time.monotonic() + self._keepalive
+                    return
+        except OSError:
+            pass  # the client went away
+        self._close(conn)
+
+    def _dispatch(self, conn: Connection) -> None:
+        """Give a connection with a complete head to a pool thread (EPOLLONESHOT disarmed it)."""
+        if not self.alive:
+            self._close(conn)
+            return
+        if not conn.receive_nowait():
+            self._head_started(conn)
+            self._rearm(conn)
+            return
+        conn.deadline = _BUSY
+        with self._lock:
+            self._busy += 1
+        self._tasks.put(conn)
+
+    def _head_started(self, conn: Connection) -> None:
+        """Bytes came but no complete head: from now the whole head must arrive within the timeout."""
+        if conn.deadline < _BUSY and not conn.reading_head:
+            conn.reading_head = True
+            conn.deadline = time.monotonic() + self._head_timeout
+
+    def _rearm(self, conn: Connection) -> None:
+        try:
+            self._epoll.modify(conn.fileno(), _ONESHOT)
+        except (OSError, ValueError):  # closed meanwhile (a drain, a sweep)
+            pass
+
+    # -- the pool ------------------------------------------------------------------------------
+
+    def _start_pool(self, size: int) -> None:
+        for number in range(size):
+            thread = threading.Thread(target=self._pool_thread, name=f"unitcorn-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _stop_pool(self) -> None:
+        for _ in self._threads:
+            self._tasks.put(None)
+        for thread in self._threads:
+            thread.join(timeout=1)
+        self._threads = []
+
+    def _pool_thread(self) -> None:
+        get = self._tasks.get
+        while (conn := get()) is not None:
+            try:
+                self._answer(conn)
+            except Exception:  # never lose a pool thread
+                self.log.exception("connection handling failed pid=%d", os.getpid())
+
+    def _answer(self, conn: Connection) -> None:
+        """In a pool thread: answer the ready request and any pipelined after it, then hand back."""
+        keep = False
+        try:
+            while conn.handle_request() and self._may_keep_alive():
+                if not conn.has_buffered_request:
+                    keep = True
+                    break
+        except OSError:
+            pass  # the client went away
+        if keep:
+            conn.reading_head = False
+            conn.deadline = time.monotonic() + self._keepalive
+            with self._lock:
+                self._busy -= 1
+            self._rearm(conn)  # from here on the loop owns it again
+            return
+        self._conns.pop(conn.fileno(), None)  # before close(): the fd number may be reused
+        conn.close()
+        with self._lock:
+            self._busy -= 1
+            self._open -= 1
+        if self._wants_wake or not self._may_keep_alive():
+            self._wake()
+
+    # -- closing, sweeping, waking -------------------------------------------------------------
+
+    def _close(self, conn: Connection) -> None:
+        """Close a connection the loop owns (not in a thread's hands)."""
+        self._conns.pop(conn.fileno(), None)
+        conn.close()  # closing also removes it from the epoll set
+        with self._lock:
+            self._open -= 1
+        if not self._accepting and self.alive:
+            self._maybe_resume()
+
+    def _maybe_resume(self) -> None:
+        if self._open < self._max_connections and time.monotonic() >= self._resume_accepting_at:
+            self._start_accepting()
+
+    def _sweep(self, now: float) -> None:
+        """Drop connections idle past keepalive, and clients too slow to send their head (408)."""
+        for conn in list(self._conns.values()):
+            if conn.deadline <= now:
+                conn.time_out()
+                self._close(conn)
+        if not self._accepting and self.alive:
+            self._maybe_resume()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_writer.send(b".")
+        except OSError:  # full (the loop is awake anyway) or closed (we are exiting)
+            pass
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except OSError:
+            pass
+        if not self._accepting and self.alive:
+            self._maybe_resume()
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Stop accepting, close idle connections, wait for requests in flight to finish."""
+        self._stop_accepting()
+        self._wants_wake = True
+        while True:
+            for conn in list(self._conns.values()):
+                if conn.deadline < _BUSY:  # idle, or still sending its head
+                    self._close(conn)
+            if self._busy == 0:
+                return
+            self.notify()
+            for fd, _ in self._epoll.poll(self.beat_interval, _MAX_EVENTS):
+                ready = self._conns.get(fd)
+                if ready is not None:
+                    self._close(ready)  # re-armed by a thread just before it saw us draining
+                elif (handler := self._handlers.get(fd)) is not None:
+                    handler()
