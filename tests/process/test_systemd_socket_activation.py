@@ -87,7 +87,9 @@ def activate(tmp_path: Path):
               **kwargs) -> ActivatedServer:
         server = ActivatedServer(tmp_path, sockets, *args, **kwargs)
         servers.append(server)
-        return server.wait_ready() if ready else server
+        if ready:
+            server.wait_ready()
+        return server
 
     yield start
     for server in servers:

@@ -28,7 +28,7 @@ from unitcorn.arbiter.reload import Reloader
 from unitcorn.arbiter.signals import SignalQueue
 from unitcorn.arbiter.upgrade import Upgrader
 from unitcorn.hooks import call_hook
-from unitcorn.logs import ERROR_LOGGER, reopen_logs
+from unitcorn.logs import ERROR_LOGGER, reopen_logs, set_log_context
 from unitcorn.pidfile import remove_pidfile, write_pidfile
 from unitcorn.proctitle import set_title
 from unitcorn.sockets import Listener, open_listeners
@@ -109,6 +109,7 @@ class Master:
         self.upgrader.watch_old_master()
         if self.upgrader.link is None and self.control is not None:
             self.control.open(self.selector, self)
+        set_log_context(UNITCORN_GENERATION=self.generation)  # journald field of our entries
         self.log.info("Starting unitcorn %s", __version__)
         call_hook(self.settings, "on_starting", self)
         self.listeners = open_listeners(

@@ -36,6 +36,9 @@ class Reloader:
         self.master = master
         self.base: ReloadBase | None = None
         self.is_requested_again = False
+        # Generation numbers are never reused, even after a reverted reload: the failed
+        # generation's workers may still be on their way out when the next one starts.
+        self.newest_generation = master.generation
 
     @property
     def is_reloading(self) -> bool:
@@ -92,7 +95,8 @@ class Reloader:
         call_hook(settings, "on_reload", self.master)
         self.master.update_pidfile()
         self.master.set_title()
-        self.master.generation += 1
+        self.newest_generation += 1
+        self.master.generation = self.newest_generation
         set_log_context(UNITCORN_GENERATION=self.master.generation)
         master.log.info("reload started generation=%d workers=%d", master.generation, master.num_workers)
 
@@ -137,6 +141,7 @@ class Reloader:
                 self.master.retire_worker(handle.pid, time.monotonic())
         self.master.settings, self.master.generation = base.settings, base.generation
         self.master.num_workers, self.master.app = base.num_workers, base.app
+        set_log_context(UNITCORN_GENERATION=self.master.generation)
         configure_logging(self.master.settings)
         self.apply_environment(self.master.settings)
         self.master.update_pidfile()

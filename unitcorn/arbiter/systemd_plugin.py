@@ -56,8 +56,10 @@ class SystemdLifecycle(Lifecycle):
         self._store_listeners(master)
 
     def status_changed(self, master: Any) -> None:
-        if self.next_extension is not None and not master.is_ready:
-            self._send("extend_timeout", EXTENSION)  # a worker booted: the start is progressing
+        if not master.is_ready and master.stop_deadline is None and master.booted_workers():
+            # A worker booted: the start is progressing, so a slow boot of many workers (each
+            # loading the app) is not killed by TimeoutStartSec= while it still advances.
+            self._send("extend_timeout", EXTENSION)
         self._send("status", self.status_text(master))
 
     def reload_started(self, master: Any) -> None:
@@ -73,9 +75,6 @@ class SystemdLifecycle(Lifecycle):
 
     def upgrade_ready(self, master: Any, new_master_pid: int) -> None:
         self._send("main_pid", new_master_pid)
-        # From now on only the new master may talk to systemd (NotifyAccess=main): anything we
-        # sent while retiring would be rejected and logged as noise.
-        self.is_silent = True
         # From now on the new master is the main process: anything more from us would be
         # rejected under NotifyAccess=main, and under NotifyAccess=all our STOPPING=1 would put
         # the service into stop-sigterm and our WATCHDOG=1 would vouch for the wrong process.

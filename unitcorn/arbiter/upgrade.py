@@ -31,7 +31,10 @@ class PendingUpgrade:
     channel: socket.socket
     deadline: float
     completes_automatically: bool
+    # Not our child (see `reexec`): its exit shows as end-of-file on the channel, not in waitpid.
+    is_detached: bool = False
     is_ready: bool = False
+    is_failed: bool = False
 
 
 class Upgrader:
@@ -48,7 +51,7 @@ class Upgrader:
     @property
     def deadline(self) -> float | None:
         """When a new master that has not reported ready is given up on."""
-        if self.pending is None or self.pending.is_ready:
+        if self.pending is None or self.pending.is_ready or self.pending.is_failed:
             return None
         return self.pending.deadline
 
@@ -77,16 +80,27 @@ class Upgrader:
         if refusal:
             self.master.log.warning("USR2 ignored: %s", refusal)
             return refusal
+        # Under systemd the new master is started through a child that exits at once, so it is
+        # reparented to systemd before we announce it: systemd 252 treats a MAINPID that is not
+        # its own child as "alien" and, on stop, SIGKILLs the whole unit instead of draining.
+        is_detached = self.master.lifecycle.completes_upgrades()
         if complete_automatically is None:
-            complete_automatically = self.master.lifecycle.completes_upgrades()
+            complete_automatically = is_detached
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid:
             theirs.close()
+            if is_detached:
+                try:
+                    pid = _read_pid(ours)  # the intermediate child tells us the new master's pid
+                except (OSError, ValueError) as exc:
+                    ours.close()
+                    self.master.log.error("upgrade failed to start: %s", exc)
+                    return f"the new master could not be started: {exc}"
             ours.setblocking(False)
             self.master.reexec_pid = pid
             deadline = time.monotonic() + self.master.settings.upgrade_timeout
-            self.pending = PendingUpgrade(pid, ours, deadline, complete_automatically)
+            self.pending = PendingUpgrade(pid, ours, deadline, complete_automatically, is_detached)
             self.master.selector.register(ours, selectors.EVENT_READ, self._read_channel)
             self.master.log.info("upgrade started new_master=%d", pid)
             self.master.lifecycle.upgrade_started(self.master, pid)
@@ -94,6 +108,11 @@ class Upgrader:
         try:
             ours.close()
             self.master.become_child()
+            if is_detached:
+                new_master = os.fork()
+                if new_master:
+                    theirs.sendall(f"{new_master}\n".encode())
+                    os._exit(0)
             environment = self.master.lifecycle.new_master_environment(self.master, os.getpid())
             exec_new_master(self.master, theirs, environment)
         finally:
@@ -110,8 +129,10 @@ class Upgrader:
         except OSError:
             data = b""
         if not data:
-            if not upgrade.is_ready:
+            if not upgrade.is_ready and not upgrade.is_failed:
                 self.fail("the new master exited before it was ready")
+            if upgrade.is_detached:
+                self.master.log.info("upgraded master exited pid=%d", upgrade.pid)
             self.close()
             return
         if b"ready" not in data or upgrade.is_ready:
@@ -137,7 +158,11 @@ class Upgrader:
     def fail(self, reason: str) -> None:
         self.master.log.error("upgrade failed, this master keeps serving reason=%s", reason)
         self.master.lifecycle.upgrade_finished(self.master, False, reason)
-        self.close()
+        if self.pending is not None and self.pending.is_detached:
+            # Keep listening: its end-of-file is the only sign that it is gone (USR2 waits).
+            self.pending.is_failed = True
+        else:
+            self.close()
 
     def close(self) -> None:
         if self.pending is None:
@@ -145,6 +170,8 @@ class Upgrader:
         with contextlib.suppress(KeyError, ValueError):
             self.master.selector.unregister(self.pending.channel)
         self.pending.channel.close()
+        if self.pending.is_detached and self.master.reexec_pid == self.pending.pid:
+            self.master.reexec_pid = 0  # no waitpid will tell us: USR2 may be used again
         self.pending = None
 
     def tell_old_master(self, message: bytes) -> None:
@@ -206,3 +233,15 @@ class Upgrader:
         self.master.set_title()
         self.become_main()
 
+
+
+def _read_pid(channel: socket.socket) -> int:
+    """The first line on the channel: the pid of the new master, from the intermediate child."""
+    channel.settimeout(10)
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = channel.recv(1)  # byte by byte: nothing after this line may be consumed here
+        if not byte:
+            raise OSError("the upgrade's intermediate process exited without a pid")
+        line += byte
+    return int(line)

@@ -29,9 +29,16 @@ def env(environ, start_response):
     return _reply(start_response, os.environ.get(name, "<unset>").encode())
 
 
+def boom(environ, start_response):
+    """Raises, so the server logs a traceback and answers 500."""
+    raise RuntimeError("boom from the test app")
+
+
 def route(environ, start_response):
-    """/slow?N, /env?NAME, anything else: the pid."""
+    """/slow?N, /env?NAME, /boom, anything else: the pid."""
     path = environ["PATH_INFO"]
+    if path == "/boom":
+        return boom(environ, start_response)
     if path == "/slow":
         return slow(environ, start_response)
     if path == "/env":
