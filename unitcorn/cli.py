@@ -60,6 +60,11 @@ def serve(args: list[str]) -> int:
     upgrade_link = _upgrade_link(os.environ.pop(UPGRADE_CHANNEL_VAR, ""))
     inherited = inherited_from_environment(os.environ) + inherited_from_systemd(os.environ)
     lifecycle = SystemdLifecycle.from_environ(os.environ, is_upgrade=bool(master_pid))
+    # What came back from the fd store is in the store: the plug-in must know, to remove what
+    # no bind wants any more.
+    lifecycle.stored_fds = {
+        lst.name: -1 for lst in inherited if lst.is_from_systemd and not lst.is_from_socket_unit
+    }
     environ_orig = dict(os.environ)
     start_cwd = os.getcwd()
 

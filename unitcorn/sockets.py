@@ -6,6 +6,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import socket
 import stat
 from collections.abc import Iterable, MutableMapping, Sequence
@@ -17,6 +18,14 @@ log = logging.getLogger("unitcorn.error")
 
 # A re-exec'd master learns its inherited (non-systemd) listeners from this variable.
 INHERITED_FDS_VAR = "UNITCORN_FD"
+# FDNAME prefix of the sockets we keep in systemd's fd store: on a restart they come back among
+# LISTEN_FDS, and must be told apart from sockets of a .socket unit.
+STORED_PREFIX = "ucstore-"
+
+
+def fd_store_name(address: str) -> str:
+    """An FDNAME for a listener: printable ASCII without ':' (systemd's separator), ≤ 255."""
+    return (STORED_PREFIX + re.sub(r"[^A-Za-z0-9._/@=+-]", "_", address))[:255]
 
 
 class BindError(Exception):
@@ -33,6 +42,11 @@ class Listener:
     is_from_systemd: bool = False
     name: str = ""
     address_key: tuple = field(default=())
+
+    @property
+    def is_from_socket_unit(self) -> bool:
+        """Passed by a .socket unit (not one we stored ourselves): systemd decides it is served."""
+        return self.is_from_systemd and not self.name.startswith(STORED_PREFIX)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -89,7 +103,7 @@ def open_listeners(
     closes them (a reload dropped that bind, or an upgrade's new configuration did).
     """
     spare = {listener.address_key: listener for listener in inherited}
-    has_activated = any(listener.is_from_systemd for listener in spare.values())
+    has_activated = any(listener.is_from_socket_unit for listener in spare.values())
     by_fd = {listener.fileno(): listener for listener in spare.values()}
     listeners: list[Listener] = []
     for bind in binds:
@@ -106,7 +120,7 @@ def open_listeners(
                 log.info("no activated socket for bind; binding it ourselves address=%s", bind)
             listeners.append(create_listener(bind, backlog, reuse_port, owner))
     for listener in spare.values():
-        if listener.is_from_systemd:
+        if listener.is_from_socket_unit:
             log.info("serving activated socket with no bind address=%s name=%s", listener, listener.name)
             listeners.append(listener)
     return listeners

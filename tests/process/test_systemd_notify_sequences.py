@@ -188,7 +188,7 @@ def test_ready_comes_only_after_every_worker_booted(start_server, notify, tmp_pa
     assert status == 200 and int(pid) in workers
     # The listener we handed over (not systemd's) goes to the fd store once we are ready.
     store = notify.wait_event("FDSTORE")
-    assert store.fds == 1 and store.fields["FDNAME"] == f"127.0.0.1_{server.port}"
+    assert store.fds == 1 and store.fields["FDNAME"] == f"ucstore-127.0.0.1_{server.port}"
     assert notify.events() == ["READY", "FDSTORE"]
     assert {m.sender for m in notify.all()} == {server.pid}
 

@@ -226,3 +226,25 @@ def test_usr2_hands_activated_sockets_to_the_new_master_with_their_names(
         assert stat.S_ISSOCK(api_path.stat().st_mode)
     finally:
         notify.close()
+
+
+def test_fd_store_sockets_serve_their_bind_and_dropped_ones_are_removed(
+    activate, tmp_path: Path
+) -> None:
+    """After `systemctl restart`, our stored sockets come back among LISTEN_FDS: one a bind
+    still asks for is served again; one no bind wants is closed and removed from the store."""
+    notify = NotifyReceiver(str(tmp_path / "notify.sock"))
+    kept, dropped = tcp_socket(), tcp_socket()
+    kept_port, dropped_port = kept.getsockname()[1], dropped.getsockname()[1]
+    names = [f"ucstore-127.0.0.1_{kept_port}", f"ucstore-127.0.0.1_{dropped_port}"]
+    try:
+        server = activate([kept, dropped], "--bind", f"127.0.0.1:{kept_port}", names=names,
+                          env={"NOTIFY_SOCKET": notify.path})
+        removal = notify.wait_for(lambda m: m.event == "FDSTOREREMOVE", "the dropped socket removed")
+        assert removal.fields["FDNAME"] == names[1]
+        assert server.get("/")[0] == 200
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", dropped_port), timeout=5)
+        assert "no activated socket for bind" not in server.log()
+    finally:
+        notify.close()

@@ -104,7 +104,7 @@ class Reloader:
     def binds_for(settings: Any, inherited: list[Listener]) -> list[Any]:
         """Under socket activation with no `bind` configured, serve exactly systemd's sockets
         (binding the default 127.0.0.1:8000 as well would surprise everyone)."""
-        if settings.origin("bind") == "default" and any(lst.is_from_systemd for lst in inherited):
+        if settings.origin("bind") == "default" and any(lst.is_from_socket_unit for lst in inherited):
             return []
         return list(settings.bind)
 

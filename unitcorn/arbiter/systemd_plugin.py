@@ -6,12 +6,12 @@ service manager gave us no NOTIFY_SOCKET, so the same code runs under systemd an
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import MutableMapping
 from typing import Any
 
 from unitcorn.arbiter.lifecycle import Lifecycle
+from unitcorn.sockets import fd_store_name
 from unitcorn.systemd.notify import Notifier, watchdog_interval
 
 # While a graceful stop or the first boot still makes progress, ask for this much more time.
@@ -125,23 +125,19 @@ class SystemdLifecycle(Lifecycle):
 
     def _store_listeners(self, master: Any) -> None:
         """Keep our own listening sockets in systemd's fd store (FileDescriptorStoreMax=), so a
-        `systemctl restart` finds them open and no connection is refused meanwhile. Sockets
-        that came from systemd are already there; systemd ignores the message when the unit
-        allows no store."""
+        `systemctl restart` finds them open and no connection is refused meanwhile. Sockets of
+        a .socket unit are systemd's already; a stored socket no bind wants any more is removed.
+        systemd ignores all this when the unit allows no store, and duplicates of a stored fd."""
         if self.is_silent or not self.notifier.enabled:
             return
-        current = {}
-        for listener in master.listeners:
-            if not listener.is_from_systemd:
-                current[fd_name(str(listener))] = listener.fileno()
+        current = {
+            fd_store_name(str(listener)): listener.fileno()
+            for listener in master.listeners
+            if not listener.is_from_socket_unit
+        }
         for name in set(self.stored_fds) - set(current):
             self.notifier.remove_stored_fds(name)
         for name, fd in current.items():
             if self.stored_fds.get(name) != fd:
                 self.notifier.store_fds([fd], name)
         self.stored_fds = current
-
-
-def fd_name(address: str) -> str:
-    """An FDNAME for a listener: printable ASCII without ':' (which systemd uses as separator)."""
-    return re.sub(r"[^A-Za-z0-9._/@=+-]", "_", address)[:255]
