@@ -102,6 +102,9 @@ class Worker:
             return APP_LOAD_ERROR
         except (QuickExit, Aborted):
             return 0
+        except SystemExit as exc:  # sys.exit() in post_worker_init: a boot failure like gunicorn's
+            self.log.error("worker exited during boot pid=%d code=%s", os.getpid(), exc.code)
+            return exc.code if isinstance(exc.code, int) else WORKER_BOOT_ERROR
         except Exception:
             self.log.exception("worker failed to boot pid=%d", os.getpid())
             return WORKER_BOOT_ERROR
