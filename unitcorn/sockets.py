@@ -11,6 +11,7 @@ import socket
 import stat
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from unitcorn.binds import Bind
 
@@ -95,6 +96,7 @@ def open_listeners(
     reuse_port: bool = False,
     inherited: Iterable[Listener] = (),
     owner: tuple[int | None, int | None] = (None, None),
+    umask: int | None = None,
 ) -> list[Listener]:
     """Return one listener per bind, reusing an inherited socket with the same address.
 
@@ -118,7 +120,7 @@ def open_listeners(
         else:
             if has_activated:
                 log.info("no activated socket for bind; binding it ourselves address=%s", bind)
-            listeners.append(create_listener(bind, backlog, reuse_port, owner))
+            listeners.append(create_listener(bind, backlog, reuse_port, owner, umask))
     for listener in spare.values():
         if listener.is_from_socket_unit:
             log.info("serving activated socket with no bind address=%s name=%s", listener, listener.name)
@@ -148,10 +150,14 @@ def _bind_for_key(key: tuple, fd: int) -> Bind:
 
 
 def create_listener(
-    bind: Bind, backlog: int, reuse_port: bool, owner: tuple[int | None, int | None] = (None, None)
+    bind: Bind,
+    backlog: int,
+    reuse_port: bool,
+    owner: tuple[int | None, int | None] = (None, None),
+    umask: int | None = None,
 ) -> Listener:
     if bind.kind == "unix":
-        sock = _create_unix(bind.path, owner)
+        sock = _create_unix(bind.path, owner, umask)
     else:
         sock = _create_tcp(bind, reuse_port)
     sock.listen(backlog)
@@ -180,14 +186,19 @@ def _create_tcp(bind: Bind, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _create_unix(path: str, owner: tuple[int | None, int | None]) -> socket.socket:
+def _create_unix(path: str, owner: tuple[int | None, int | None], umask: int | None) -> socket.socket:
+    """The socket file's mode is 0777 minus `umask` (the process umask when None)."""
     _remove_stale_unix_socket(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    previous_umask = os.umask(umask) if umask is not None else None
     try:
         sock.bind(path)
     except OSError as exc:
         sock.close()
         raise BindError(f"bind unix:{path}: {exc.strerror}") from exc
+    finally:
+        if previous_umask is not None:
+            os.umask(previous_umask)
     uid, gid = owner
     if uid is not None or gid is not None:
         os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
@@ -232,3 +243,8 @@ def inherited_from_systemd(environ: MutableMapping[str, str]) -> list[Listener]:
         adopt_fd(item.fd, name=item.name, is_from_systemd=True)
         for item in listen_fds(environ)
     ]
+
+
+def explicit_umask(settings: Any) -> int | None:
+    """The --umask the operator set, or None to keep the process's own (a unit's UMask=)."""
+    return None if settings.origin("umask") == "default" else int(settings.umask)

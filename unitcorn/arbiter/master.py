@@ -31,7 +31,7 @@ from unitcorn.hooks import call_hook
 from unitcorn.logs import ERROR_LOGGER, reopen_logs, set_log_context
 from unitcorn.pidfile import remove_pidfile, write_pidfile
 from unitcorn.proctitle import set_title
-from unitcorn.sockets import Listener, open_listeners
+from unitcorn.sockets import Listener, explicit_umask, open_listeners
 from unitcorn.workers import worker_class_for
 
 # How long a worker gets between SIGABRT (worker_abort hook) and SIGKILL.
@@ -118,6 +118,7 @@ class Master:
             self.settings.reuse_port,
             inherited=self.inherited,
             owner=(self.settings.user, self.settings.group),
+            umask=explicit_umask(self.settings),
         )
         for listener in self.inherited:
             if listener not in self.listeners:

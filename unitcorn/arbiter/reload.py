@@ -14,7 +14,7 @@ from unitcorn.app import AppLoadError, load_app, purge_app_modules
 from unitcorn.hooks import call_hook
 from unitcorn.logs import configure_logging, set_log_context
 from unitcorn.settings import ConfigError, UsageError, load_settings
-from unitcorn.sockets import BindError, Listener, open_listeners
+from unitcorn.sockets import BindError, Listener, explicit_umask, open_listeners
 
 if TYPE_CHECKING:
     from unitcorn.arbiter.master import Master
@@ -73,6 +73,7 @@ class Reloader:
                 settings.reuse_port,
                 inherited=self.master.listeners,
                 owner=(settings.user, settings.group),
+                umask=explicit_umask(settings),
             )
         except BindError as exc:
             self.apply_environment(self.master.settings)

@@ -1,17 +1,19 @@
-"""Record-only signal handlers that wake the master's selector through a socketpair.
+"""Record-only signal handlers that wake the master's selector through a pipe.
 
 The handlers do nothing: CPython's C-level handler writes each signal number as one byte to the
-wakeup socket (`signal.set_wakeup_fd`), and those bytes ARE the queue the loop reads. So nothing
-runs in signal context — no logging, no locks — and the loop wakes at once, with no polling.
-We use a socketpair rather than signalfd because signalfd needs the signals blocked in every
-thread, which Python cannot promise (libraries start threads).
+wakeup fd (`signal.set_wakeup_fd`), and those bytes ARE the queue the loop reads — one byte per
+delivery, where Python-level handlers would merge repeats. So nothing runs in signal context (no
+logging, no locks) and the loop wakes at once, with no polling. A pipe, not a socketpair: a
+socketpair's buffer is charged per write and fills after ~280 one-byte signals (a burst then
+lost TERM), a pipe holds 65,536. Not signalfd: it needs the signals blocked in every thread,
+which Python cannot promise (libraries start threads).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
-import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,19 +26,17 @@ class SignalQueue:
     """Installs handlers for `signals`; `drain()` returns the signals received since last time."""
 
     def __init__(self, signals: Iterable[int]) -> None:
-        self._reader, self._writer = socket.socketpair()
-        self._reader.setblocking(False)
-        self._writer.setblocking(False)
+        self._reader, self._writer = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._previous_handlers = {sig: signal.signal(sig, _record_only) for sig in signals}
-        self._previous_wakeup_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        self._previous_wakeup_fd = signal.set_wakeup_fd(self._writer, warn_on_full_buffer=False)
 
     def fileno(self) -> int:
-        return self._reader.fileno()
+        return self._reader
 
     def drain(self) -> list[int]:
         received = bytearray()
         with contextlib.suppress(BlockingIOError):
-            while chunk := self._reader.recv(4096):
+            while chunk := os.read(self._reader, 65536):
                 received += chunk
         return list(received)
 
@@ -45,5 +45,5 @@ class SignalQueue:
         signal.set_wakeup_fd(self._previous_wakeup_fd)
         for sig, handler in self._previous_handlers.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        self._reader.close()
-        self._writer.close()
+        os.close(self._reader)
+        os.close(self._writer)

@@ -35,6 +35,7 @@ from unitcorn.logs import (
 )
 from unitcorn.proctitle import set_title
 from unitcorn.settings.callables import no_op
+from unitcorn.sockets import explicit_umask
 from unitcorn.wsgi import WSGIOptions
 
 
@@ -153,8 +154,9 @@ class Worker:
         if self.cfg.user is not None:
             os.setuid(self.cfg.user)
         # Only an explicit --umask: otherwise keep the one we were started with (a unit's UMask=).
-        if self.cfg.origin("umask") != "default":
-            os.umask(self.cfg.umask)
+        umask = explicit_umask(self.cfg)
+        if umask is not None:
+            os.umask(umask)
 
     def notify(self) -> None:
         """Beat: tell the master we are alive (a memory write, no syscall)."""
