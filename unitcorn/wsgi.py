@@ -84,6 +84,8 @@ class Connection:
         on_request: OnRequest | None = None,
         on_response: OnResponse | None = None,
         may_keep_alive: Callable[[], bool] | None = None,
+        notify: Callable[[], None] | None = None,
+        notify_interval: float = 1.0,
     ) -> None:
         sock.setblocking(False)
         self._sock = sock
@@ -106,11 +108,19 @@ class Connection:
         # Asked when a response head is framed: False makes it announce "Connection: close"
         # (a sync worker with clients queued, a worker draining).
         self.may_keep_alive = may_keep_alive
+        # Called at least every notify_interval while waiting on the client: waiting on a slow
+        # client within the read timeout is work, not a stuck worker (the master's heartbeat).
+        self._notify = notify
+        self._notify_interval = notify_interval
         self.server_software = options.server_software
         # The worker's bookkeeping: when the loop drops this connection, and whether that
         # deadline is the one for finishing a head already started.
         self.deadline = 0.0
         self.reading_head = False
+        # Requests this connection has begun to answer: a worker that retires closes a
+        # connection that was answered before (its client may retry, RFC 9112 §9.3.1) but
+        # must answer one that was never answered (nothing tells its client to retry).
+        self.requests_started = 0
 
     @property
     def has_buffered_request(self) -> bool:
@@ -175,6 +185,7 @@ class Connection:
             return False
         if request is None:
             return False
+        self.requests_started += 1
         return self._respond(request)
 
     def _read_head(self) -> Request | None:
@@ -382,8 +393,16 @@ class Connection:
         if timeout > 0:
             poller = select.poll()
             poller.register(self._fd, event)
-            if poller.poll(timeout * 1000):
-                return
+            notify = self._notify
+            while timeout > 0:
+                if notify is None:
+                    ready = poller.poll(timeout * 1000)
+                else:
+                    ready = poller.poll(min(timeout, self._notify_interval) * 1000)
+                    notify()
+                if ready:
+                    return
+                timeout = deadline - time.monotonic()
         raise ClientDisconnected("client timed out")
 
     def _send_error(self, status: int, reason: str) -> None:
@@ -549,6 +568,21 @@ class _Response:
         """A body known in full: give it a Content-Length and send it with the head at once."""
         if self.status is None:
             raise AssertionError("application returned without calling start_response")
+        if len(result) == 1 and type(result[0]) is bytes:  # the usual [body]
+            block = result[0]
+            head = self._frame(self.keep_alive, len(block))
+            framing = self._framing
+            assert framing is not None
+            if framing.mode == "none" or not block:
+                self._connection.send(head)
+            elif framing.mode == "length" and len(block) <= self._left <= _JOIN_LIMIT - len(head):
+                self._left -= len(block)
+                self.sent = len(block)
+                self._connection.send(head + block)
+            else:
+                self._connection.send_buffers([head, self._encode(block)])
+            self._finish()
+            return True
         if not all(type(block) is bytes for block in result):
             return False
         total = sum(map(len, result))
@@ -590,8 +624,6 @@ class _Response:
         if self.status is None or self.headers is None:
             raise AssertionError("write() before start_response")
         headers = self.headers
-        if known_length is not None and not any(name.lower() == "content-length" for name, _ in headers):
-            headers = [*headers, ("Content-Length", str(known_length))]
         if keep_alive:
             check = self._connection.may_keep_alive
             if check is not None and not check():
@@ -607,6 +639,7 @@ class _Response:
             headers,
             keep_alive,
             self._connection.server_software,
+            known_length,
         )
         self._framing = framing
         self._left = framing.length or 0

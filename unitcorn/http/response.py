@@ -29,6 +29,10 @@ _MAX_CACHED_NAMES = 1000  # apps with generated header names must not grow the c
 
 _status_codes: dict[str, int] = {}
 
+# Finished heads: (bytes before the Date line, has a Date line, bytes after it, Framing).
+_heads: dict[tuple, tuple[bytes, bool, bytes, "Framing"]] = {}
+_MAX_CACHED_HEADS = 256
+
 
 @dataclass(slots=True)
 class Framing:
@@ -46,8 +50,45 @@ def frame_response(
     headers: list[tuple[str, str]],
     keep_alive: bool,
     server: str = "unitcorn",
+    known_length: int | None = None,
 ) -> tuple[bytes, Framing]:
-    """Return the response head and its Framing; ValueError for anything the app got wrong."""
+    """Return the response head and its Framing; ValueError for anything the app got wrong.
+
+    `known_length` is the body size when the server knows it (a list body): it becomes the
+    Content-Length unless the app gave one.  Apps answer with the same few heads over and over,
+    so a head is built and checked once and then reused with only its Date line replaced.
+    """
+    try:
+        key = (request_method == "HEAD", request_version, status, tuple(headers), keep_alive, server,
+               known_length)
+        cached = _heads.get(key)
+    except TypeError:  # unhashable items from the app: build it every time
+        before, has_date, after, framing = _frame(
+            request_method, request_version, status, headers, keep_alive, server, known_length
+        )
+        return (before + _date_bytes() + after if has_date else before), framing
+    if cached is None:
+        before, has_date, after, framing = _frame(
+            request_method, request_version, status, headers, keep_alive, server, known_length
+        )
+        if len(_heads) >= _MAX_CACHED_HEADS:
+            _heads.clear()
+        _heads[key] = cached = (before, has_date, after, framing)
+    before, has_date, after, framing = cached
+    head = before + _date_bytes() + after if has_date else before
+    return head, Framing(framing.mode, framing.length, framing.keep_alive)
+
+
+def _frame(
+    request_method: str,
+    request_version: tuple[int, int],
+    status: str,
+    headers: list[tuple[str, str]],
+    keep_alive: bool,
+    server: str,
+    known_length: int | None,
+) -> tuple[bytes, bool, bytes, Framing]:
+    """Build and check a head: (bytes before our Date line, whether we add one, bytes after, Framing)."""
     code = _status_codes.get(status) or _status_code(status)
     # RFC 9110 §6.4.1: these responses never carry content, whatever the app says.
     no_content = code < 200 or code == 204 or code == 304 or request_method == "HEAD"
@@ -68,7 +109,12 @@ def frame_response(
             else:
                 has_server = True
         lines.append(f"{name}: {value}\r\n")
+    if length is None and known_length is not None and not (code < 200 or code == 204):
+        lines.append(f"Content-Length: {known_length}\r\n")
+        length = known_length
+    date_at = -1
     if not has_date:
+        date_at = len(lines)
         lines.append(_date_line())
     if not has_server and server:
         lines.append(f"Server: {server}\r\n")
@@ -92,7 +138,11 @@ def frame_response(
     # Every line must end in exactly one CRLF: a CR or LF inside a value would split it.
     if head.count("\n") != len(lines) or head.count("\r") != len(lines) or _BAD_VALUE_CHAR.search(head):
         raise ValueError("control character in a response header")
-    return head.encode("latin-1"), framing
+    if date_at < 0:
+        return head.encode("latin-1"), False, b"", framing
+    before = "".join(lines[:date_at]).encode("latin-1")
+    after = "".join(lines[date_at + 1 :]).encode("latin-1")
+    return before, True, after, framing
 
 
 def encode_chunk(data: bytes) -> bytes:
@@ -154,6 +204,18 @@ def _app_length(value: str, previous: int | None) -> int:
 
 _date_second = -1
 _date_text = ""
+_date_bytes_second = -1
+_date_bytes_value = b""
+
+
+def _date_bytes() -> bytes:
+    """The Date header line as bytes, formatted at most once per second."""
+    global _date_bytes_second, _date_bytes_value
+    now = int(time.time())
+    if now != _date_bytes_second:
+        _date_bytes_value = f"Date: {formatdate(now, usegmt=True)}\r\n".encode("latin-1")
+        _date_bytes_second = now
+    return _date_bytes_value
 
 
 def _date_line() -> str:

@@ -40,6 +40,11 @@ from unitcorn.wsgi import Connection
 
 _IN = select.EPOLLIN
 _ONESHOT = select.EPOLLIN | select.EPOLLONESHOT
+_EXCLUSIVE = select.EPOLLIN | select.EPOLLEXCLUSIVE
+# Clients accepted per wake-up: a few, then the loop serves, so that a busy worker leaves the
+# rest of the queue to an idle one instead of hoarding every keep-alive connection.
+_ACCEPT_BATCH = 4
+_SILENT_CLIENT_GRACE = 1.0  # seconds a draining worker waits for a new client's first bytes
 _BUSY = math.inf  # a connection's deadline while a pool thread owns it: never swept
 _SWEEP_INTERVAL = 0.5  # idle and slow-head deadlines are checked this often (seconds)
 _MAX_EVENTS = 256
@@ -85,8 +90,10 @@ class ThreadWorker(Worker):
                 self._start_pool(self.cfg.threads)
             self._loop()
             self._drain()
-        finally:
             self._stop_pool()
+        finally:
+            # On INT/QUIT we get here with threads maybe still in the app: they are daemons,
+            # and the process ends with os._exit, so nobody waits for them.
             for conn in list(self._conns.values()):
                 conn.close()
             self._epoll.close()
@@ -120,10 +127,10 @@ class ThreadWorker(Worker):
             self.is_retiring_for_max_requests()  # logs why we leave
             self.alive = False
 
-    def _watch(self, fileobj: Any, handler: Callable[[], None]) -> None:
+    def _watch(self, fileobj: Any, handler: Callable[[], None], events: int = _IN) -> None:
         fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
         self._handlers[fd] = handler
-        self._epoll.register(fd, _IN)
+        self._epoll.register(fd, events)
 
     # -- accepting -----------------------------------------------------------------------------
 
@@ -133,7 +140,9 @@ class ThreadWorker(Worker):
         self._accepting = True
         self._wants_wake = False
         for sock, server_addr in self._listeners:
-            self._watch(sock, functools.partial(self._accept, sock, server_addr))
+            # EPOLLEXCLUSIVE: a new client wakes one waiting worker, not all of them, and the
+            # worker that is idle is the one waiting — connections spread over the workers.
+            self._watch(sock, functools.partial(self._accept, sock, server_addr), _EXCLUSIVE)
 
     def _stop_accepting(self) -> None:
         if not self._accepting:
@@ -148,8 +157,8 @@ class ThreadWorker(Worker):
                 pass
 
     def _accept(self, listener: socket.socket, server_addr: Any) -> None:
-        """Accept every client queued on `listener`, up to the connection limit."""
-        while True:
+        """Accept a few clients queued on `listener`, up to the connection limit."""
+        for _ in range(_ACCEPT_BATCH):
             if self._open >= self._max_connections:
                 self._stop_accepting()
                 self._wants_wake = True  # a thread closing a connection brings us back
@@ -175,6 +184,9 @@ class ThreadWorker(Worker):
                 on_request=self._on_request,
                 on_response=self._on_response,
                 may_keep_alive=self._may_keep_alive,
+                # Without a pool the loop itself waits on a slow body or a slow reader.
+                notify=None if self._pooled else self.notify,
+                notify_interval=self.beat_interval,
             )
             conn.deadline = time.monotonic() + self._head_timeout
             with self._lock:
@@ -209,10 +221,10 @@ class ThreadWorker(Worker):
         self._close(conn)
 
     def _dispatch(self, conn: Connection) -> None:
-        """Give a connection with a complete head to a pool thread (EPOLLONESHOT disarmed it)."""
-        if not self.alive:
-            self._close(conn)
-            return
+        """Give a connection with a complete head to a pool thread (EPOLLONESHOT disarmed it).
+
+        Also while draining: a request that arrived is answered (with "Connection: close").
+        """
         if not conn.receive_nowait():
             self._head_started(conn)
             self._rearm(conn)
@@ -324,19 +336,37 @@ class ThreadWorker(Worker):
     # -- stopping ------------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        """Stop accepting, close idle connections, wait for requests in flight to finish."""
+        """Stop accepting; answer every request that arrives, then close; wait for threads.
+
+        Idle keep-alive connections are closed at once (their clients may retry: RFC 9112
+        §9.3.1). A connection accepted but never answered is not: its client sent (or is
+        sending) a request nobody told it to retry, so it is served, within the head timeout.
+        """
         self._stop_accepting()
         self._wants_wake = True
+        on_readable = self._dispatch if self._pooled else self._serve_here
+        give_up_at = time.monotonic() + self._head_timeout
+        # A client that connected but has sent nothing yet gets a moment: its request may be
+        # on the wire. After that, closing it loses nothing.
+        silent_give_up_at = time.monotonic() + min(self._head_timeout, _SILENT_CLIENT_GRACE)
         while True:
+            now = time.monotonic()
             for conn in list(self._conns.values()):
-                if conn.deadline < _BUSY:  # idle, or still sending its head
+                if conn.deadline == _BUSY:
+                    continue  # a pool thread answers it and closes it (we are not alive)
+                if conn.requests_started and not conn.has_partial_request:
                     self._close(conn)
-            if self._busy == 0:
+                elif not conn.has_partial_request and now >= silent_give_up_at:
+                    self._close(conn)
+                elif now >= give_up_at:
+                    conn.time_out()
+                    self._close(conn)
+            if not self._conns and self._busy == 0:
                 return
             self.notify()
-            for fd, _ in self._epoll.poll(self.beat_interval, _MAX_EVENTS):
+            for fd, _ in self._epoll.poll(min(self.beat_interval, 0.1), _MAX_EVENTS):
                 ready = self._conns.get(fd)
                 if ready is not None:
-                    self._close(ready)  # re-armed by a thread just before it saw us draining
+                    on_readable(ready)
                 elif (handler := self._handlers.get(fd)) is not None:
                     handler()

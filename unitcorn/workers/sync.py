@@ -85,6 +85,8 @@ class SyncWorker(Worker):
             on_request=self._on_request,
             on_response=self._on_response,
             may_keep_alive=self._nobody_waits,
+            notify=self.notify,
+            notify_interval=self.beat_interval,
         )
         try:
             while self.alive:

@@ -21,8 +21,8 @@ def deaf_hang(environ, start_response):
 
 
 def echo(environ, start_response):
-    """Reads the whole body; answers with its length and the worker's pid."""
-    body = environ["wsgi.input"].read()
+    """Reads the whole body (except for /unread); answers with its length and the worker's pid."""
+    body = b"" if environ["PATH_INFO"] == "/unread" else environ["wsgi.input"].read()
     return _reply(start_response, f"{len(body)} {os.getpid()}".encode())
 
 

@@ -1,0 +1,208 @@
+"""Benchmark unitcorn against gunicorn with wrk, side by side, alternating A B A B.
+
+Not a test: numbers depend on the machine.  Run on a quiet machine (check `uptime`):
+
+    python bench/run.py            # 3 rounds x 5 s per cell
+    python bench/run.py --quick    # 1 round x 2 s per cell, to check that everything works
+
+Placement: wrk runs pinned to CPU 0 (`taskset -c 0`); the servers (master + 2 workers each) are
+not pinned, so on a 2-core machine the workers get core 1 plus whatever wrk leaves of core 0 —
+the same for every server.  All servers run at once on their own ports; only the one being
+measured gets traffic.  Each cell is the median of the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    command: tuple[str, ...]  # the app is appended
+    is_gunicorn: bool
+
+
+SERVERS = [
+    Server("gunicorn sync", ("-m", "gunicorn", "-w", "2", "-k", "sync"), True),
+    Server("gunicorn gthread-4", ("-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4"), True),
+    Server("unitcorn sync", ("-m", "unitcorn", "-w", "2", "-k", "sync"), False),
+    Server("unitcorn gthread-1", ("-m", "unitcorn", "-w", "2", "-k", "gthread", "--threads", "1"), False),
+    Server("unitcorn gthread-4", ("-m", "unitcorn", "-w", "2", "-k", "gthread", "--threads", "4"), False),
+]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    app: str
+    connections: int
+    wrk_args: tuple[str, ...] = ()
+    target: float = 0.0  # the issue's minimum ratio to gunicorn (0: none)
+    against: str = "best"  # "best" gunicorn worker, or "sync"
+
+
+SCENARIOS = [
+    Scenario("hello keep-alive c16", "hello", 16),
+    Scenario("hello keep-alive c64", "hello", 64, target=3.0),
+    Scenario("hello close c16", "hello", 16, ("-H", "Connection: close")),
+    Scenario("hello close c64", "hello", 64, ("-H", "Connection: close"), target=2.0, against="sync"),
+    Scenario("64 KiB response c64", "big", 64, target=1.5),
+    Scenario("4 KiB POST echo c64", "echo", 64, ("-s", str(HERE / "post4k.lua")), target=2.0),
+]
+
+
+@dataclass
+class Result:
+    rps: float
+    p50: float  # ms
+    p99: float  # ms
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Running:
+    """One server process (its own session, so stopping it leaves nothing behind)."""
+
+    def __init__(self, server: Server, app: str, log_dir: Path) -> None:
+        self.port = free_port()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]))
+        env.pop("WEB_CONCURRENCY", None)
+        self.log = open(log_dir / f"{server.name.replace(' ', '_')}-{app}.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, *server.command, "-b", f"127.0.0.1:{self.port}", f"apps:{app}"],
+            cwd=HERE, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    if sock.recv(100).startswith(b"HTTP/1."):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"{server.name} did not start; see {self.log.name}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+def run_wrk(port: int, scenario: Scenario, duration: float) -> Result:
+    command = ["taskset", "-c", "0", "wrk", "-t1", f"-c{scenario.connections}", f"-d{duration:g}s",
+               "--latency", "--timeout", "5s", *scenario.wrk_args, f"http://127.0.0.1:{port}/"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+    out = done.stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk failed: {' '.join(command)}\n{out}{done.stderr}")
+    rps = float(found.group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    return Result(rps, _percentile(out, "50"), _percentile(out, "99"), errors)
+
+
+def _percentile(out: str, which: str) -> float:
+    match = re.search(rf"^\s+{which}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    if match is None:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s per cell")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument("--servers", default="", help="comma-separated substrings of server names")
+    args = parser.parse_args()
+    rounds, duration = (1, 2.0) if args.quick else (args.rounds, args.duration)
+    servers = [s for s in SERVERS if not args.servers or any(p in s.name for p in args.servers.split(","))]
+    scenarios = [s for s in SCENARIOS if args.only in s.name]
+    log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "unitcorn-bench"
+    log_dir.mkdir(exist_ok=True)
+    print(f"load average before: {os.getloadavg()[0]:.2f}; cpus: {os.cpu_count()}; "
+          f"{rounds} round(s) x {duration:g} s; wrk pinned to CPU 0", flush=True)
+
+    table: dict[tuple[str, str], Result] = {}
+    for app in dict.fromkeys(s.app for s in scenarios):
+        running = {}
+        try:
+            for server in servers:
+                running[server.name] = Running(server, app, log_dir)
+            for scenario in (s for s in scenarios if s.app == app):
+                samples: dict[str, list[Result]] = {name: [] for name in running}
+                for proc in running.values():  # warm up: imports, caches, first connections
+                    run_wrk(proc.port, scenario, 1)
+                for _ in range(rounds):  # A B A B: drift hits every server alike
+                    for name, proc in running.items():
+                        samples[name].append(run_wrk(proc.port, scenario, duration))
+                for name, results in samples.items():
+                    table[scenario.name, name] = Result(
+                        statistics.median(r.rps for r in results),
+                        statistics.median(r.p50 for r in results),
+                        statistics.median(r.p99 for r in results),
+                        sum(r.errors for r in results),
+                    )
+                print_scenario(scenario, servers, table)
+        finally:
+            for proc in running.values():
+                proc.stop()
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+def print_scenario(scenario: Scenario, servers: list[Server], table: dict[tuple[str, str], Result]) -> None:
+    gunicorns = [s.name for s in servers if s.is_gunicorn and (scenario.name, s.name) in table]
+    if scenario.against == "sync":
+        gunicorns = [name for name in gunicorns if name.endswith("sync")] or gunicorns
+    base = max((table[scenario.name, name] for name in gunicorns), key=lambda r: r.rps, default=None)
+    target = f" (target >= {scenario.target:g}x gunicorn {scenario.against})" if scenario.target else ""
+    print(f"\n### {scenario.name}{target}")
+    print("| server | req/s | p50 ms | p99 ms | errors | vs gunicorn |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for server in servers:
+        result = table.get((scenario.name, server.name))
+        if result is None:
+            continue
+        ratio = f"{result.rps / base.rps:.2f}x" if base and base.rps else "-"
+        print(f"| {server.name} | {result.rps:,.0f} | {result.p50:.2f} | {result.p99:.2f} | "
+              f"{result.errors} | {ratio} |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
