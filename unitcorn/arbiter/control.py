@@ -69,7 +69,8 @@ class ControlServer(Lifecycle):
         selector.register(sock, selectors.EVENT_READ, self._accept)
         log.info("control socket ready path=%s", self.path)
 
-    def close(self) -> None:
+    def close(self, unlink: bool = True) -> None:
+        """Stop listening; remove the path unless a new master is taking it over (`unlink`)."""
         if self.sock is None:
             return
         assert self._selector is not None
@@ -79,7 +80,9 @@ class ControlServer(Lifecycle):
             self._selector.unregister(self.sock)
         self.sock.close()
         self.sock = None
-        # Remove the path only if it is still ours (a new master may have taken it over).
+        if not unlink:
+            return  # the new master renames its socket over the path: never a missing path
+        # Remove the path only if it is still ours.
         with contextlib.suppress(FileNotFoundError):
             if os.stat(self.path).st_ino == self._inode:
                 os.unlink(self.path)

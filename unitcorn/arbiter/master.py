@@ -397,7 +397,7 @@ class Master:
         self.listeners = []
         self.lifecycle.stopping(self)
         if self.control is not None:
-            self.control.close()
+            self.control.close(unlink=self.may_unlink_sockets())
         self._signal_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
         self.stop_deadline = time.monotonic() + self.settings.graceful_timeout
 
@@ -411,7 +411,7 @@ class Master:
             remove_pidfile(self._pidfile_path, self.pid)
         call_hook(self.settings, "on_exit", self)
         if self.control is not None:
-            self.control.close()
+            self.control.close(unlink=self.may_unlink_sockets())
         self.upgrader.close()
         if self._signals is not None:
             self._signals.restore()

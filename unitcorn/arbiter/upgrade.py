@@ -1,8 +1,10 @@
 """USR2: start a new master on the same sockets, hand over to it (MAINPID under systemd), retire.
 
-Both sides live here: the old master forks and execs the new one (reexec.py) and waits on a
-socketpair for "ready"; the new master says "ready" once its workers serve, and learns it is
-the service's main process when the old one answers "main" or exits (a pidfd tells us at once).
+Both sides live here, talking over a socketpair. The new master says "ready" once its workers
+serve; the old one announces it to systemd (MAINPID) and answers "main"; the new master opens
+the control socket and answers "taken"; only then does the old master report success to
+`ctl upgrade` and retire — so the control socket path never goes missing. The new master also
+learns at once (a pidfd) when the old one exits.
 Mixed into `Master` (master.py).
 """
 
@@ -34,6 +36,8 @@ class PendingUpgrade:
     # Not our child (see `reexec`): its exit shows as end-of-file on the channel, not in waitpid.
     is_detached: bool = False
     is_ready: bool = False
+    # The new master answered "taken": it is the main process and holds the control socket.
+    has_taken_over: bool = False
     is_failed: bool = False
 
 
@@ -51,7 +55,7 @@ class Upgrader:
     @property
     def deadline(self) -> float | None:
         """When a new master that has not reported ready is given up on."""
-        if self.pending is None or self.pending.is_ready or self.pending.is_failed:
+        if self.pending is None or self.pending.has_taken_over or self.pending.is_failed:
             return None
         return self.pending.deadline
 
@@ -63,7 +67,7 @@ class Upgrader:
             self.fail(f"the new master did not become ready within {self.master.settings.upgrade_timeout}s")
 
     def new_master_exited(self, info: decisions.ExitInfo) -> None:
-        if self.pending is not None and not self.pending.is_ready:
+        if self.pending is not None and not self.pending.has_taken_over:
             self.fail(f"the new master exited before it was ready ({info.reason})")
         self.close()
 
@@ -129,31 +133,34 @@ class Upgrader:
         except OSError:
             data = b""
         if not data:
-            if not upgrade.is_ready and not upgrade.is_failed:
+            if not upgrade.has_taken_over and not upgrade.is_failed:
                 self.fail("the new master exited before it was ready")
             if upgrade.is_detached:
                 self.master.log.info("upgraded master exited pid=%d", upgrade.pid)
             self.close()
             return
-        if b"ready" not in data or upgrade.is_ready:
-            return
-        upgrade.is_ready = True
-        self.master.log.info("upgrade: new master ready pid=%d", upgrade.pid)
-        self.master.lifecycle.upgrade_ready(self.master, upgrade.pid)
-        try:
-            upgrade.channel.sendall(b"main\n")
-        except OSError:
-            pass
-        if upgrade.completes_automatically:
+        if b"ready" in data and not upgrade.is_ready:
+            upgrade.is_ready = True
+            self.master.log.info("upgrade: new master ready pid=%d", upgrade.pid)
+            self.master.lifecycle.upgrade_ready(self.master, upgrade.pid)
+            try:
+                upgrade.channel.sendall(b"main\n")
+            except OSError:
+                pass
+            if not upgrade.completes_automatically:
+                upgrade.has_taken_over = True
+                self.master.lifecycle.upgrade_finished(
+                    self.master, True,
+                    f"new master pid={upgrade.pid} serves beside this one; retire with TERM",
+                )
+        if b"taken" in data and not upgrade.has_taken_over:
+            # The new master holds the control socket now: `ctl` never finds the path missing.
+            upgrade.has_taken_over = True
             self.master.lifecycle.upgrade_finished(
                 self.master, True, f"new master pid={upgrade.pid} serves; old master retiring"
             )
             self.master.log.info("upgrade complete; this master retires new_master=%d", upgrade.pid)
             self.master.stop(graceful=True)
-        else:
-            self.master.lifecycle.upgrade_finished(
-                self.master, True, f"new master pid={upgrade.pid} serves beside this one; retire with TERM"
-            )
 
     def fail(self, reason: str) -> None:
         self.master.log.error("upgrade failed, this master keeps serving reason=%s", reason)
@@ -192,6 +199,7 @@ class Upgrader:
             data = b""
         if b"main" in data:
             self.become_main()
+            self.tell_old_master(b"taken\n")
         if not data:
             self.master.selector.unregister(self.link)
             self.link.close()

@@ -110,7 +110,7 @@ class SyncWorker(Worker):
             while self.alive:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return False
+                    return connection.receive_nowait()
                 ready = watched.poll(min(remaining, self.beat_interval) * 1000)
                 self.notify()
                 fds = [ready_fd for ready_fd, _ in ready]
@@ -118,7 +118,9 @@ class SyncWorker(Worker):
                     return True
                 for ready_fd in fds:
                     if ready_fd in self._listener_fds:
-                        return False  # a client is queued: it gets this worker now
+                        # A client is queued: it gets this worker now — unless this client's
+                        # next request is already here (closing would drop it unanswered).
+                        return connection.receive_nowait()
                     self._handle_control(ready_fd)
             return False
         finally:
