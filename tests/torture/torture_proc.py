@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness import wait_for
+
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -129,16 +131,8 @@ def reap_adopted(pids: list[int]) -> None:
                 os.waitpid(pid, 0)
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, what: str,
-               interval: float = 0.01) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+# The process suite's poll-with-deadline (this suite's conftest puts tests/process on sys.path).
+wait_until = wait_for
 
 
 class LogWatch:

@@ -36,7 +36,7 @@ from unitcorn.logs import (
 from unitcorn.proctitle import set_title
 from unitcorn.settings.callables import no_op
 from unitcorn.sockets import explicit_umask
-from unitcorn.wsgi import WSGIOptions
+from unitcorn.wsgi import Connection, WSGIOptions
 
 
 class QuickExit(BaseException):
@@ -191,6 +191,30 @@ class Worker:
             return False
         self.log.info("autorestarting worker after max requests pid=%d served=%d", os.getpid(), self.nr)
         return True
+
+    def open_connection(
+        self,
+        sock: Any,
+        client_addr: Any,
+        server_addr: Any,
+        may_keep_alive: Any,
+        notify: Any,
+    ) -> Connection:
+        """A Connection for an accepted client, wired to this worker's hooks and heartbeat."""
+        on_request, on_response = self.connection_callbacks()
+        return Connection(
+            sock,
+            client_addr,
+            server_addr,
+            self.wsgi,
+            self.options,
+            sys.stderr,
+            on_request=on_request,
+            on_response=on_response,
+            may_keep_alive=may_keep_alive,
+            notify=notify,
+            notify_interval=self.beat_interval,
+        )
 
     def connection_callbacks(self) -> tuple[Any, Any]:
         """(on_request, on_response) for a Connection, without the work nobody asked for.

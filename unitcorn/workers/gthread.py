@@ -28,7 +28,6 @@ import os
 import queue
 import select
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -69,7 +68,6 @@ class ThreadWorker(Worker):
         self._max_connections = max(1, self.cfg.worker_connections)
         self._keepalive = self.options.keepalive
         self._head_timeout = self.options.read_timeout
-        self._on_request, self._on_response = self.connection_callbacks()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -174,20 +172,9 @@ class ThreadWorker(Worker):
                 self._stop_accepting()
                 self._resume_accepting_at = time.monotonic() + _ACCEPT_PAUSE
                 return
-            conn = Connection(
-                sock,
-                client_addr,
-                server_addr,
-                self.wsgi,
-                self.options,
-                sys.stderr,
-                on_request=self._on_request,
-                on_response=self._on_response,
-                may_keep_alive=self._may_keep_alive,
-                # Without a pool the loop itself waits on a slow body or a slow reader.
-                notify=None if self._pooled else self.notify,
-                notify_interval=self.beat_interval,
-            )
+            # Without a pool the loop itself waits on a slow body or a slow reader: it beats.
+            notify = None if self._pooled else self.notify
+            conn = self.open_connection(sock, client_addr, server_addr, self._may_keep_alive, notify)
             conn.deadline = time.monotonic() + self._head_timeout
             with self._lock:
                 self._open += 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import select
 import socket
-import sys
 import time
 from typing import Any
 
@@ -40,7 +39,6 @@ class SyncWorker(Worker):
         for fd in self._control:
             if fd >= 0:
                 self._watched.register(fd, _IN)
-        self._on_request, self._on_response = self.connection_callbacks()
         listeners = [(listener.sock, listener.sock.getsockname()) for listener in self.listeners]
         by_fd = {sock.fileno(): (sock, address) for sock, address in listeners}
         timeout_ms = self.beat_interval * 1000
@@ -75,19 +73,7 @@ class SyncWorker(Worker):
             self._serve_connection(sock, address, server_addr)
 
     def _serve_connection(self, sock: socket.socket, address: Any, server_addr: Any) -> None:
-        connection = Connection(
-            sock,
-            address,
-            server_addr,
-            self.wsgi,
-            self.options,
-            sys.stderr,
-            on_request=self._on_request,
-            on_response=self._on_response,
-            may_keep_alive=self._nobody_waits,
-            notify=self.notify,
-            notify_interval=self.beat_interval,
-        )
+        connection = self.open_connection(sock, address, server_addr, self._nobody_waits, self.notify)
         try:
             while self.alive:
                 self.notify()
