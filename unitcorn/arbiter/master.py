@@ -107,8 +107,6 @@ class Master:
         self.selector.register(self._signals, selectors.EVENT_READ, self._handle_signals)
         self.selector.register(self._ready_reader, selectors.EVENT_READ, self._read_boot_messages)
         self.upgrader.watch_old_master()
-        if self.upgrader.link is None and self.control is not None:
-            self.control.open(self.selector, self)
         set_log_context(UNITCORN_GENERATION=self.generation)  # journald field of our entries
         self.log.info("Starting unitcorn %s", __version__)
         call_hook(self.settings, "on_starting", self)
@@ -133,6 +131,10 @@ class Master:
             self.app = load_app(self.settings.app_uri, self.settings.pythonpath, self.settings.chdir)
         self.update_pidfile()
         self.set_title()
+        # Opened once nothing above can fail: a server that never started leaves no socket.
+        # A new master of an upgrade opens it when it becomes the main process.
+        if self.upgrader.link is None and self.control is not None:
+            self.control.open(self.selector, self)
         try:
             self._manage_workers()
             while not self._is_finished():
