@@ -25,7 +25,7 @@ from unitcorn.arbiter.decisions import Command, WorkerHandle
 from unitcorn.arbiter.heartbeat import HeartbeatBoard
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
 from unitcorn.arbiter.reload import Reloader
-from unitcorn.arbiter.signals import SignalQueue
+from unitcorn.arbiter.signals import SignalQueue, fork_with_signals_blocked
 from unitcorn.arbiter.upgrade import Upgrader
 from unitcorn.hooks import call_hook
 from unitcorn.logs import ERROR_LOGGER, reopen_logs, set_log_context
@@ -243,7 +243,7 @@ class Master:
             generation=generation,
         )
         call_hook(self.settings, "pre_fork", self, worker)
-        pid = os.fork()
+        pid, worker.saved_signal_mask = fork_with_signals_blocked(decisions.HANDLED_SIGNALS)
         if pid:
             worker.pid = pid
             self.workers[pid] = WorkerHandle(

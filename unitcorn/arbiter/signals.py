@@ -47,3 +47,19 @@ class SignalQueue:
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         os.close(self._reader)
         os.close(self._writer)
+
+
+def fork_with_signals_blocked(signals: Iterable[int]) -> tuple[int, set[Any]]:
+    """fork() with `signals` blocked; returns (pid, the mask to restore).
+
+    Until a child has dropped the master's handlers, a signal sent to it would run them: the
+    byte would land in the master's wakeup pipe, and the master would act on a signal meant
+    for the child (seen: a USR1 sent to a just-forked worker counted twice). Blocked, such a
+    signal waits for the child to install its own handlers and restore the mask. The parent's
+    mask is restored here; the child must restore it itself.
+    """
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    pid = os.fork()
+    if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+    return pid, saved

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from unitcorn.arbiter import decisions
+from unitcorn.arbiter.signals import fork_with_signals_blocked
 
 if TYPE_CHECKING:
     from unitcorn.arbiter.master import Master
@@ -91,7 +92,7 @@ class Upgrader:
         if complete_automatically is None:
             complete_automatically = is_detached
         ours, theirs = socket.socketpair()
-        pid = os.fork()
+        pid, saved_mask = fork_with_signals_blocked(decisions.HANDLED_SIGNALS)
         if pid:
             theirs.close()
             if is_detached:
@@ -118,6 +119,8 @@ class Upgrader:
                     theirs.sendall(f"{new_master}\n".encode())
                     os._exit(0)
             environment = self.master.lifecycle.new_master_environment(self.master, os.getpid())
+            # exec keeps the signal mask: the new master must start with nothing blocked.
+            signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)
             exec_new_master(self.master, theirs, environment)
         finally:
             os._exit(1)

@@ -88,6 +88,7 @@ class Worker:
         self.nr = 0
         self.max_requests = sys.maxsize
         self.signals: SignalQueue | None = None
+        self.saved_signal_mask: Any = None
 
     # gunicorn's name for "the app", for hooks.
     @property
@@ -146,6 +147,10 @@ class Worker:
         signal.signal(signal.SIGTTIN, signal.SIG_IGN)
         signal.signal(signal.SIGTTOU, signal.SIG_IGN)
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        # The master forked us with its signals blocked (see fork_with_signals_blocked): now
+        # that our own handlers are in place, let whatever is pending in.
+        if self.saved_signal_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.saved_signal_mask)
 
     def _drop_privileges(self) -> None:
         if self.cfg.group is not None:
