@@ -203,26 +203,18 @@ def _app_length(value: str, previous: int | None) -> int:
 
 
 _date_second = -1
-_date_text = ""
-_date_bytes_second = -1
-_date_bytes_value = b""
+_date_value = b""
 
 
 def _date_bytes() -> bytes:
-    """The Date header line as bytes, formatted at most once per second."""
-    global _date_bytes_second, _date_bytes_value
+    """The Date header line (RFC 9110 §6.6.1), formatted at most once per second."""
+    global _date_second, _date_value
     now = int(time.time())
-    if now != _date_bytes_second:
-        _date_bytes_value = f"Date: {formatdate(now, usegmt=True)}\r\n".encode("latin-1")
-        _date_bytes_second = now
-    return _date_bytes_value
+    if now != _date_second:
+        _date_value = f"Date: {formatdate(now, usegmt=True)}\r\n".encode("latin-1")
+        _date_second = now
+    return _date_value
 
 
 def _date_line() -> str:
-    """The Date header line, formatted at most once per second (RFC 9110 §6.6.1)."""
-    global _date_second, _date_text
-    now = int(time.time())
-    if now != _date_second:
-        _date_text = f"Date: {formatdate(now, usegmt=True)}\r\n"
-        _date_second = now
-    return _date_text
+    return _date_bytes().decode("latin-1")

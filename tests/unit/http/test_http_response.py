@@ -133,3 +133,26 @@ def test_error_response_is_complete_and_closes() -> None:
     assert f"Content-Length: {len(body)}" in lines
     assert body == b"bare LF in header\n"
     assert error_response(431, "x").startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+
+
+def test_a_reused_head_gets_the_current_date(monkeypatch) -> None:
+    """Heads are cached per shape; only their Date line may change between uses."""
+    import unitcorn.http.response as response
+
+    headers = [("Content-Type", "text/plain"), ("Content-Length", "2")]
+    monkeypatch.setattr(response.time, "time", lambda: 1_000_000_000.0)
+    first, _ = response.frame_response("GET", (1, 1), "200 OK", headers, True)
+    monkeypatch.setattr(response.time, "time", lambda: 1_000_000_061.0)
+    second, _ = response.frame_response("GET", (1, 1), "200 OK", headers, True)
+    assert b"Date: Sun, 09 Sep 2001 01:46:40 GMT\r\n" in first
+    assert b"Date: Sun, 09 Sep 2001 01:47:41 GMT\r\n" in second
+    assert first.replace(b"01:46:40", b"01:47:41") == second
+
+
+def test_an_apps_own_date_header_is_kept_and_not_doubled() -> None:
+    from unitcorn.http.response import frame_response
+
+    headers = [("Date", "Mon, 01 Jan 2001 00:00:00 GMT"), ("Content-Length", "0")]
+    head, _ = frame_response("GET", (1, 1), "200 OK", headers, True)
+    assert head.count(b"Date: ") == 1
+    assert b"Date: Mon, 01 Jan 2001 00:00:00 GMT\r\n" in head
