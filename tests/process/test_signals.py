@@ -322,3 +322,18 @@ def _get_unix(path: Path) -> int:
         while chunk := sock.recv(4096):
             reply += chunk
     return int(reply.split(b" ", 2)[1])
+
+
+def test_term_kills_workers_still_busy_when_the_graceful_timeout_ends(start_server) -> None:
+    server = start_server("testapps:route", "--graceful-timeout", "1")
+    worker = server.workers()[0]
+    threading.Thread(target=lambda: _ignore_errors(server.get, "/slow?30", 40), daemon=True).start()
+    wait_for(lambda: _has_connection(server), 5, "the slow request to be accepted")
+    started = time.monotonic()
+    server.signal(signal.SIGTERM)
+    assert server.wait_exit(timeout=15) == 0
+    assert time.monotonic() - started < 10  # not the 30 s the request wanted
+    server.wait_for_log(r"graceful timeout reached; killing workers count=1", launcher_exits=True)
+    server.wait_for_log(rf"worker exited pid={worker} code=- reason=killed by SIGKILL",
+                        launcher_exits=True)
+    assert not is_alive(worker)
