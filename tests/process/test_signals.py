@@ -337,3 +337,28 @@ def test_term_kills_workers_still_busy_when_the_graceful_timeout_ends(start_serv
     server.wait_for_log(rf"worker exited pid={worker} code=- reason=killed by SIGKILL",
                         launcher_exits=True)
     assert not is_alive(worker)
+
+
+def test_hup_updates_the_process_title(start_server, tmp_path: Path) -> None:
+    config = tmp_path / "unitcorn.conf.py"
+    server = start_server("testapps:route", config="proc_name = 'before'\n")
+
+    def title() -> str:
+        return Path(f"/proc/{server.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+    assert title().startswith("unitcorn: master [before]")
+    config.write_text("proc_name = 'after'\n")
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"reload complete generation=2")
+    assert title().startswith("unitcorn: master [after]")
+
+    def workers_renamed() -> bool:  # the old generation may still be on its way out
+        titles = []
+        for pid in server.workers():
+            try:
+                titles.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+            except FileNotFoundError:
+                continue
+        return bool(titles) and all(t.startswith(b"unitcorn: worker [after]") for t in titles)
+
+    wait_for(workers_renamed, 10, "only workers of the new generation, named 'after'")
