@@ -62,16 +62,25 @@ class ReopenableFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
             old, self.stream = self.stream, stream
         finally:
             self.release()
-        old.close()
+        _close_quietly(old)
 
     def close(self) -> None:
         self.acquire()
         try:
             if self.stream and not self.stream.closed:
-                self.stream.close()
+                _close_quietly(self.stream)
         finally:
             self.release()
         super().close()
+
+
+def _close_quietly(stream: TextIO) -> None:
+    """Close a log file whose last lines may not have been written (a full disk): closing
+    flushes them again, and that ENOSPC must not kill a worker or the master over a log line."""
+    try:
+        stream.close()
+    except OSError as exc:
+        logging.getLogger(ERROR_LOGGER).error("log lines lost closing a log file error=%s", exc.strerror)
 
 
 def _handler_for(target: str, default_stream: TextIO) -> logging.Handler:

@@ -403,7 +403,8 @@ def test_usr1_on_a_full_disk(start_torture, tmp_path: Path, figures) -> None:
                        "the error log written again after space was freed")
             wait_until(lambda: access.stat().st_size > 0, 10, "access lines again")
             figures.update(_no_failures(load))
-        assert set(workers) & set(server.current_workers()), "workers died on ENOSPC"
+        assert set(workers) & set(server.current_workers()), \
+            f"workers died on ENOSPC: {workers} now {server.current_workers()}\n{server.log()}"
         server.close()
 
 
