@@ -150,10 +150,6 @@ def test_sigkill_storm(start_torture, tmp_path, worker_class, sizes: Sizes, figu
 
 
 @pytest.mark.timeout(240)
-# Once in about eight full-suite runs this test timed out waiting on the server (never in 16
-# runs alone, and the cause is not found yet — see docs/reliability.md). It is run a second time
-# before it fails CI; pytest's summary still reports the rerun.
-@pytest.mark.flaky(reruns=1)
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
 def test_mixed_storm(start_torture, tmp_path, worker_class, sizes: Sizes, figures) -> None:
     chosen: list[str] = []

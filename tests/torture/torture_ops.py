@@ -126,6 +126,10 @@ class Operator:
     def kill_worker(self) -> None:
         server = self.server
         self.pace()
+        # Only a worker the master will replace: one still retiring after a HUP or TTOU is on its
+        # way out, and killing it (correctly) spawns nothing — the wait below would never end.
+        wait_until(lambda: len(live_children(server.master)) == self.workers
+                   and len(self.booted_workers()) == self.workers, 20, "no worker retiring")
         victims = self.booted_workers()
         victim = self.rng.choice(victims)
         mark = server.watch.mark()
