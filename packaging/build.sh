@@ -47,6 +47,22 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 say() { printf '==> %s\n' "$*" >&2; }
 step() { timeout --kill-after=10 "$STEP_TIMEOUT" "$@"; }
 
+# LOG WHAT CMD...: run a package build into LOG; on failure show the log's tail; and insist
+# that the build ran the tests (a pytest summary line in the log).
+build_with_tests() {
+    local log=$1 what=$2
+    shift 2
+    step "$@" >"$log" 2>&1 || {
+        tail -n 60 "$log" >&2
+        echo "$what failed; log above" >&2
+        return 1
+    }
+    grep -E '^=+ .*(passed|failed|error|skipped).* =+$' "$log" >&2 || {
+        echo "no pytest summary in the $what log: did the tests run?" >&2
+        return 1
+    }
+}
+
 clean_copy() {  # DEST: the working tree without VCS data, virtualenvs, build output and caches
     mkdir -p "$1"
     tar -C "$REPO" -cf - \
@@ -81,15 +97,8 @@ build_deb() {
         return 1
     fi
     say "dpkg-buildpackage (unitcorn $VERSION)"
-    (cd "$src" && step dpkg-buildpackage -us -uc -b) >"$WORK/deb/build.log" 2>&1 || {
-        tail -n 60 "$WORK/deb/build.log" >&2
-        echo "dpkg-buildpackage failed; log above" >&2
-        return 1
-    }
-    grep -E '^=+ .*(passed|failed|error|skipped).* =+$' "$WORK/deb/build.log" >&2 || {
-        echo "no pytest summary in the build log: did the tests run?" >&2
-        return 1
-    }
+    build_with_tests "$WORK/deb/build.log" dpkg-buildpackage \
+        env -C "$src" dpkg-buildpackage -us -uc -b || return 1
     local deb=$WORK/deb/unitcorn_${VERSION}_all.deb
     say "lintian"
     local rc=0
@@ -131,16 +140,8 @@ build_rpm() {
     }
     chmod 0644 "$topdir/SOURCES"/*.tar.gz  # build writes it 0600
     say "rpmbuild (unitcorn $VERSION, CI stand-in macros)"
-    step rpmbuild -ba --nodeps --load "$REPO/packaging/rpm/ci-standin-macros" \
-        --define "_topdir $topdir" "$spec" >"$WORK/rpm/build.log" 2>&1 || {
-        tail -n 60 "$WORK/rpm/build.log" >&2
-        echo "rpmbuild failed; log above" >&2
-        return 1
-    }
-    grep -E '^=+ .*(passed|failed|error|skipped).* =+$' "$WORK/rpm/build.log" >&2 || {
-        echo "no pytest summary in the build log: did %check run?" >&2
-        return 1
-    }
+    build_with_tests "$WORK/rpm/build.log" rpmbuild rpmbuild -ba --nodeps \
+        --load "$REPO/packaging/rpm/ci-standin-macros" --define "_topdir $topdir" "$spec" || return 1
     local rpm srpm
     rpm=$(ls "$topdir"/RPMS/noarch/unitcorn-"$VERSION"-*.noarch.rpm)
     srpm=$(ls "$topdir"/SRPMS/unitcorn-"$VERSION"-*.src.rpm)

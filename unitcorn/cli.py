@@ -16,6 +16,7 @@ from unitcorn import __version__
 from unitcorn.app import AppLoadError, load_app
 from unitcorn.arbiter.decisions import APP_LOAD_ERROR
 from unitcorn.arbiter.reexec import OLD_MASTER_VAR, UPGRADE_CHANNEL_VAR
+from unitcorn.arbiter.reload import apply_environment
 from unitcorn.arbiter.systemd_plugin import SystemdLifecycle
 from unitcorn.logs import ERROR_LOGGER, configure_logging
 from unitcorn.settings import (
@@ -84,11 +85,7 @@ def serve(args: list[str]) -> int:
         load_app(settings.app_uri, settings.pythonpath, settings.chdir)
         print(f"configuration OK (from {settings.config_source or 'defaults and flags'})")
         return 0
-    for item in settings.raw_env:
-        key, _, value = item.partition("=")
-        os.environ[key] = value
-    if settings.chdir:
-        os.chdir(settings.chdir)
+    apply_environment(environ_orig, settings)
     if settings.daemon:
         daemonize()
     configure_logging(settings)

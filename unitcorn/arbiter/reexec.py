@@ -34,10 +34,7 @@ def new_master_environment(
     channel_fd: int,
     extra: dict[str, str],
 ) -> dict[str, str]:
-    env = dict(master.environ_orig)
-    for item in master.settings.raw_env:
-        key, _, value = item.partition("=")
-        env[key] = value
+    env = {**master.environ_orig, **master.settings.env}
     env[OLD_MASTER_VAR] = str(master.pid)
     env[UPGRADE_CHANNEL_VAR] = str(channel_fd)
     env.update(extra)

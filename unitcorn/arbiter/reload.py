@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -110,17 +111,10 @@ class Reloader:
         return list(settings.bind)
 
     def apply_environment(self, settings: Any) -> None:
-        """Restore the original environment, then apply this configuration's --env and chdir."""
-        os.environ.clear()
-        os.environ.update(self.master.environ_orig)
-        for item in settings.raw_env:
-            key, _, value = item.partition("=")
-            os.environ[key] = value
-        if settings.chdir:
-            os.chdir(settings.chdir)
+        apply_environment(self.master.environ_orig, settings)
 
     def check_done(self) -> None:
-        if self.base is None or not self.master.booted_workers() >= self.master.num_workers:
+        if self.base is None or self.master.booted_workers() < self.master.num_workers:
             return
         self.base = None
         self.master.log.info("reload complete generation=%d", self.master.generation)
@@ -153,3 +147,16 @@ class Reloader:
             self.is_requested_again = False
             self.reload()
 
+
+
+def apply_environment(original: Mapping[str, str], settings: Any) -> None:
+    """Make the process environment the original one plus this configuration's --env, and
+    enter its chdir: at start, and again on every reload (or its revert)."""
+    if os.environ != original:
+        # Only when it differs: clearing rebuilds the C environ, and setproctitle (on its first
+        # use) needs the block the kernel laid out after argv to still be in place.
+        os.environ.clear()
+        os.environ.update(original)
+    os.environ.update(settings.env)
+    if settings.chdir:
+        os.chdir(settings.chdir)
