@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -91,14 +92,29 @@ def test_app_never_sees_control_variables(start_torture, tmp_path: Path, worker_
     notify.close()
 
 
+@pytest.fixture
+def apps_for_nobody():
+    """The test apps where `nobody` can import them: the checkout may sit in a directory only
+    root can enter (a mktemp directory, /root), and workers import the app after dropping to
+    --user."""
+    directory = Path(tempfile.mkdtemp(prefix="torture-apps-"))
+    directory.chmod(0o755)
+    for name in ("tortureapps.py", "testapps.py"):
+        shutil.copy(harness.APPS / name, directory / name)
+        (directory / name).chmod(0o644)
+    yield ["--pythonpath", str(directory)]
+    shutil.rmtree(directory)
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
 def test_workers_run_as_user_and_group_with_the_umask(start_torture, worker_class,
-                                                      figures) -> None:
+                                                      apps_for_nobody, figures) -> None:
     shared = Path(tempfile.mkdtemp(prefix="torture-umask-"))
     shared.chmod(0o1777)
     try:
-        server = start_torture("tortureapps:identity", "--workers", "2", "--user", "nobody",
+        server = start_torture("tortureapps:identity", *apps_for_nobody, "--workers", "2",
+                               "--user", "nobody",
                                "--group", "nogroup", "--umask", "027",
                                env={"TORTURE_DIR": str(shared)}, worker_class=worker_class)
         identity = _identity(server.address)
@@ -119,11 +135,12 @@ def test_workers_run_as_user_and_group_with_the_umask(start_torture, worker_clas
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("umask, mode", [("027", 0o750), ("0o117", 0o660)])
 def test_unix_socket_gets_the_intended_mode(start_torture, tmp_path: Path, umask, mode,
-                                            figures) -> None:
+                                            apps_for_nobody, figures) -> None:
     """docs/settings.md: the umask "also sets the permissions of unix sockets" (as gunicorn
     does: the socket is bound under --umask), and --user/--group own it."""
     path = tmp_path / "app.sock"
-    start_torture("testapps:route", "--bind", f"unix:{path}", "--umask", umask, "--user",
+    start_torture("testapps:route", *apps_for_nobody, "--bind", f"unix:{path}", "--umask", umask,
+                  "--user",
                   "nobody", "--group", "nogroup", bind_socket=False)
     info = path.stat()
     figures["mode"] = oct(stat.S_IMODE(info.st_mode))
