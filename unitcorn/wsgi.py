@@ -30,6 +30,8 @@ _DRAIN_LIMIT = 1 << 20
 _JOIN_LIMIT = 1 << 16
 _MAX_BUFFERS = 512  # per sendmsg(); Linux refuses more than IOV_MAX (1024)
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)
+# A response must get at least this many bytes into the client every send_timeout seconds.
+SEND_PROGRESS = 1 << 16
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -43,12 +45,18 @@ class WSGIOptions:
     script_name: str = ""
     url_scheme: str = "http"
     server_software: str = "unitcorn"
-    read_timeout: float = 30.0  # the head must arrive, and body/response IO progress, within this
+    head_timeout: float = 30.0  # a head, once begun, must arrive whole within this
+    body_timeout: float = 60.0  # a request body must arrive whole within this after its head
+    send_timeout: float = 30.0  # a response must move SEND_PROGRESS bytes within this
     multithread: bool = False  # wsgi.multithread: True under the threaded worker
 
 
 class ClientDisconnected(OSError):
-    """The client went away, or stalled past the read timeout, in the middle of a request."""
+    """The client went away, or stalled past a deadline, in the middle of a request."""
+
+
+class BodyTimedOut(ClientDisconnected):
+    """The request body did not arrive within body_timeout: the client is told 408."""
 
 
 class FileWrapper:
@@ -92,7 +100,9 @@ class Connection:
         self._fd = sock.fileno()
         self._app = app
         self._options = options
-        self._timeout = options.read_timeout
+        self._body_deadline = 0.0  # set when a request's head has been read
+        self._send_deadline = 0.0  # pushed back each time SEND_PROGRESS bytes went out
+        self._send_credit = 0
         self._on_request = on_request
         self._on_response = on_response
         self._parser = RequestParser(options.limits)
@@ -121,6 +131,10 @@ class Connection:
         # connection that was answered before (its client may retry, RFC 9112 §9.3.1) but
         # must answer one that was never answered (nothing tells its client to retry).
         self.requests_started = 0
+        # True once the client may still be sending bytes we will never read (an error was
+        # answered, a body was left unread): closing now would make the kernel answer those
+        # bytes with a reset, which can destroy our response before the client reads it.
+        self.needs_lingering_close = False
 
     @property
     def has_buffered_request(self) -> bool:
@@ -170,6 +184,24 @@ class Connection:
         if not self._parser.is_idle and not self._eof:
             self._send_error(408, "request head not received in time")
 
+    def shut_sending(self) -> None:
+        """Start a lingering close: say we are done sending, keep reading until the client's EOF."""
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def discard_input(self) -> bool:
+        """Read and drop what the client sent (a lingering close); False once there is no more."""
+        try:
+            while self._sock.recv(_RECV_SIZE):
+                pass
+        except BlockingIOError:
+            return True
+        except OSError:
+            pass
+        return False
+
     # -- one request ---------------------------------------------------------------------------
 
     def handle_request(self) -> bool:
@@ -200,13 +232,17 @@ class Connection:
             if self._eof:
                 return None
             if not deadline:
-                deadline = time.monotonic() + self._timeout
+                deadline = time.monotonic() + self._options.head_timeout
             self._receive(deadline)
             request = parser.next_request()
         return request
 
     def _respond(self, request: Request) -> bool:
         started = time.monotonic()
+        options = self._options
+        self._body_deadline = started + options.body_timeout
+        self._send_deadline = started + options.send_timeout
+        self._send_credit = 0
         environ = self._environ(request)
         body = Input(self, request)
         environ["wsgi.input"] = body
@@ -225,6 +261,11 @@ class Connection:
                 if close is not None:
                     close()
             keep_alive = response.keep_alive and self._finish_body(request, body)
+        except BodyTimedOut as exc:
+            log.info("request body timed out peer=%s: %s", self._base_environ["REMOTE_ADDR"], exc)
+            if not response.head_sent:
+                response.status = "408 Request Timeout"
+                self._send_error(408, "request body not received in time")
         except ClientDisconnected:
             pass
         except HTTPError as exc:  # a malformed body, met while the app read it
@@ -248,6 +289,8 @@ class Connection:
                 )
             except Exception:
                 log.exception("on_response hook failed")
+        if not keep_alive and not body.is_done:
+            self.needs_lingering_close = True
         # After the client's EOF only requests it already sent may still be answered.
         return keep_alive and (not self._eof or self._parser.has_buffered_data)
 
@@ -328,7 +371,10 @@ class Connection:
         while data is None:
             if self._eof:
                 raise ClientDisconnected("client closed the connection during the body")
-            self._receive(time.monotonic() + self._timeout)
+            try:
+                self._receive(self._body_deadline)
+            except ClientDisconnected as exc:
+                raise BodyTimedOut(f"body not received within {self._options.body_timeout:g} s") from exc
             data = parser.read_body(max_bytes)
         return data
 
@@ -339,13 +385,21 @@ class Connection:
             try:
                 sent = sock.send(data, flags)
             except BlockingIOError:
-                self._wait(select.POLLOUT, time.monotonic() + self._timeout)
+                self._wait(select.POLLOUT, self._send_deadline)
                 continue
             except OSError as exc:
                 raise ClientDisconnected(f"send failed: {exc}") from exc
+            self._count_sent(sent)
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]
+
+    def _count_sent(self, sent: int) -> None:
+        """A client that keeps accepting bytes keeps its send deadline moving; a slow one does not."""
+        self._send_credit += sent
+        if self._send_credit >= SEND_PROGRESS:
+            self._send_credit = 0
+            self._send_deadline = time.monotonic() + self._options.send_timeout
 
     def send_buffers(self, buffers: list[bytes]) -> None:
         """Send several buffers in order with as few system calls as possible (no copying)."""
@@ -363,6 +417,7 @@ class Connection:
             sent = 0
         except OSError as exc:
             raise ClientDisconnected(f"send failed: {exc}") from exc
+        self._count_sent(sent)
         if sent == total:
             return
         for buffer in buffers:
@@ -379,13 +434,14 @@ class Connection:
             try:
                 n = os.sendfile(self._fd, fd, offset + sent, count - sent)
             except BlockingIOError:
-                self._wait(select.POLLOUT, time.monotonic() + self._timeout)
+                self._wait(select.POLLOUT, self._send_deadline)
                 continue
             except OSError as exc:
                 raise ClientDisconnected(f"sendfile failed: {exc}") from exc
             if n == 0:  # the file is shorter than announced
                 break
             sent += n
+            self._count_sent(n)
         return sent
 
     def _wait(self, event: int, deadline: float) -> None:
@@ -406,10 +462,12 @@ class Connection:
         raise ClientDisconnected("client timed out")
 
     def _send_error(self, status: int, reason: str) -> None:
+        # The client may still be sending (a body we refuse, a head we stopped reading): the
+        # worker closes this connection lingering, so the reply is not lost to a reset.
+        self.needs_lingering_close = True
+        self._send_deadline = time.monotonic() + self._options.send_timeout
         try:
             self.send(error_response(status, reason))
-            # Half-close so the reply is not lost to a reset caused by unread request bytes.
-            self._sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 

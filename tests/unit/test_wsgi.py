@@ -647,7 +647,7 @@ def test_bad_chunk_while_the_app_reads_is_400(serve: Callable[..., Served]) -> N
 
 
 def test_slow_head_is_cut_off_with_408(serve: Callable[..., Served]) -> None:
-    options = WSGIOptions(Limits(), 5.0, frozenset(), read_timeout=0.2)
+    options = WSGIOptions(Limits(), 5.0, frozenset(), head_timeout=0.2, body_timeout=0.2, send_timeout=0.2)
     served = serve(hello, options)
     served.client.send(b"GET / HTTP/1.1\r\nHost:")
     assert served.client.read_response().status == 408

@@ -74,7 +74,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="worker_connections", section="Worker Processes", default=1000,
         convert=c.to_int(1), flags=("--worker-connections",), metavar="INT",
-        help="The most simultaneous connections one gthread worker holds.",
+        help="The most simultaneous connections one worker holds (sync and gthread).",
     ),
     Setting(
         name="max_requests", section="Worker Processes", default=0, convert=c.to_int(0),
@@ -101,7 +101,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="keepalive", section="Worker Processes", default=2, convert=c.to_int(0),
         flags=("--keep-alive",), metavar="INT",
-        help="Seconds to wait for the next request on a keep-alive connection (gthread).",
+        help="Seconds a kept-alive connection may sit idle before the server closes it; 0 turns "
+        "keep-alive off.",
+    ),
+    Setting(
+        name="header_timeout", section="Worker Processes", default=30, convert=c.to_int(1),
+        flags=("--header-timeout",), metavar="INT", gunicorn=False,
+        help="Seconds a client has to send a whole request head, once its first byte arrived "
+        "(408 after that). Separate from --timeout, which is the worker heartbeat.",
+    ),
+    Setting(
+        name="body_timeout", section="Worker Processes", default=60, convert=c.to_int(1),
+        flags=("--body-timeout",), metavar="INT", gunicorn=False,
+        help="Seconds a client has to send a whole request body, counted from the end of its "
+        "head; a slower upload is dropped (408 if no response has started), so a trickling "
+        "client cannot hold a worker.",
+    ),
+    Setting(
+        name="send_timeout", section="Worker Processes", default=30, convert=c.to_int(1),
+        flags=("--send-timeout",), metavar="INT", gunicorn=False,
+        help="A client must accept at least 64 KiB of a response (or all of it, if less) every "
+        "this many seconds; a slower reader is dropped, so it cannot hold a worker.",
     ),
     Setting(
         name="upgrade_timeout", section="Worker Processes", default=60, convert=c.to_int(1),

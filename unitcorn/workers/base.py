@@ -280,7 +280,9 @@ def wsgi_options(settings: Any) -> WSGIOptions:
         keepalive=float(settings.keepalive),
         forwarded_allow_ips=frozenset(settings.forwarded_allow_ips),
         script_name=settings.root_path or "",
-        read_timeout=float(settings.timeout or 30),
+        head_timeout=float(settings.header_timeout),
+        body_timeout=float(settings.body_timeout),
+        send_timeout=float(settings.send_timeout),
     )
 
 

@@ -43,7 +43,10 @@ _EXCLUSIVE = select.EPOLLIN | select.EPOLLEXCLUSIVE
 # Clients accepted per wake-up: a few, then the loop serves, so that a busy worker leaves the
 # rest of the queue to an idle one instead of hoarding every keep-alive connection.
 _ACCEPT_BATCH = 4
-_SILENT_CLIENT_GRACE = 1.0  # seconds a draining worker waits for a new client's first bytes
+_SILENT_CLIENT_GRACE = 1.0  # a draining worker waits at least this for a new client's first bytes
+# A lingering close (see Connection.needs_lingering_close) reads and drops the client's bytes
+# for at most this long, so that our last response is read before the connection goes.
+_LINGER_TIMEOUT = 2.0
 _BUSY = math.inf  # a connection's deadline while a pool thread owns it: never swept
 _SWEEP_INTERVAL = 0.5  # idle and slow-head deadlines are checked this often (seconds)
 _MAX_EVENTS = 256
@@ -54,7 +57,7 @@ _ACCEPT_PAUSE = 0.5
 
 class ThreadWorker(Worker):
     def serve(self) -> None:
-        self._pooled = self.cfg.threads > 1
+        self._pooled = self.pool_size() > 1
         if self._pooled:  # PEP 3333: the app may run in several threads at once
             self.options = replace(self.options, multithread=True)
         self._epoll = select.epoll()
@@ -67,7 +70,8 @@ class ThreadWorker(Worker):
         self._resume_accepting_at = 0.0
         self._max_connections = max(1, self.cfg.worker_connections)
         self._keepalive = self.options.keepalive
-        self._head_timeout = self.options.read_timeout
+        self._head_timeout = self.options.head_timeout
+        self._lingering: set[int] = set()  # fds shut for sending, read until EOF then closed
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -85,7 +89,7 @@ class ThreadWorker(Worker):
                 self._listeners.append((listener.sock, listener.sock.getsockname()))
             self._start_accepting()
             if self._pooled:
-                self._start_pool(self.cfg.threads)
+                self._start_pool(self.pool_size())
             self._loop()
             self._drain()
             self._stop_pool()
@@ -98,13 +102,17 @@ class ThreadWorker(Worker):
             self._wake_reader.close()
             self._wake_writer.close()
 
+    def pool_size(self) -> int:
+        """Threads that run the app; 1 runs it in the loop itself."""
+        return int(self.cfg.threads)
+
     # -- the loop ------------------------------------------------------------------------------
 
     def _loop(self) -> None:
         poll = self._epoll.poll
         handlers = self._handlers
         conns = self._conns
-        on_readable = self._dispatch if self._pooled else self._serve_here
+        on_readable = self._on_readable
         next_sweep = time.monotonic() + _SWEEP_INTERVAL
         timeout = min(self.beat_interval, _SWEEP_INTERVAL)
         while self.alive and self.nr < self.max_requests:
@@ -190,6 +198,14 @@ class ThreadWorker(Worker):
 
     # -- a readable connection -----------------------------------------------------------------
 
+    def _on_readable(self, conn: Connection) -> None:
+        if conn.fileno() in self._lingering:
+            self._linger(conn)
+        elif self._pooled:
+            self._dispatch(conn)
+        else:
+            self._serve_here(conn)
+
     def _serve_here(self, conn: Connection) -> None:
         """No pool: answer the ready request(s) in the loop, then go back to the others."""
         if not conn.receive_nowait():
@@ -205,7 +221,7 @@ class ThreadWorker(Worker):
                     return
         except OSError:
             pass  # the client went away
-        self._close(conn)
+        self._close_or_linger(conn)
 
     def _dispatch(self, conn: Connection) -> None:
         """Give a connection with a complete head to a pool thread (EPOLLONESHOT disarmed it).
@@ -273,6 +289,12 @@ class ThreadWorker(Worker):
                 self._busy -= 1
             self._rearm(conn)  # from here on the loop owns it again
             return
+        if conn.needs_lingering_close:
+            self._start_lingering(conn)
+            with self._lock:
+                self._busy -= 1
+            self._rearm(conn)  # the loop reads what the client still sends, then closes
+            return
         self._conns.pop(conn.fileno(), None)  # before close(): the fd number may be reused
         conn.close()
         with self._lock:
@@ -283,8 +305,29 @@ class ThreadWorker(Worker):
 
     # -- closing, sweeping, waking -------------------------------------------------------------
 
+    def _start_lingering(self, conn: Connection) -> None:
+        conn.shut_sending()
+        conn.deadline = time.monotonic() + _LINGER_TIMEOUT
+        self._lingering.add(conn.fileno())
+
+    def _linger(self, conn: Connection) -> None:
+        """Drop what a lingering client sent; close at its EOF (or at the sweep's deadline)."""
+        if conn.discard_input():
+            if self._pooled:
+                self._rearm(conn)
+        else:
+            self._close(conn)
+
+    def _close_or_linger(self, conn: Connection) -> None:
+        """Close a connection the loop owns, lingering first if the client may still be sending."""
+        if conn.needs_lingering_close:
+            self._start_lingering(conn)
+        else:
+            self._close(conn)
+
     def _close(self, conn: Connection) -> None:
         """Close a connection the loop owns (not in a thread's hands)."""
+        self._lingering.discard(conn.fileno())
         self._conns.pop(conn.fileno(), None)
         conn.close()  # closing also removes it from the epoll set
         with self._lock:
@@ -300,8 +343,11 @@ class ThreadWorker(Worker):
         """Drop connections idle past keepalive, and clients too slow to send their head (408)."""
         for conn in list(self._conns.values()):
             if conn.deadline <= now:
-                conn.time_out()
-                self._close(conn)
+                if conn.fileno() in self._lingering:
+                    self._close(conn)
+                else:
+                    conn.time_out()
+                    self._close_or_linger(conn)
         if not self._accepting and self.alive:
             self._maybe_resume()
 
@@ -323,37 +369,34 @@ class ThreadWorker(Worker):
     # -- stopping ------------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        """Stop accepting; answer every request that arrives, then close; wait for threads.
+        """Stop accepting, then close each connection only when the client cannot lose a request.
 
-        Idle keep-alive connections are closed at once (their clients may retry: RFC 9112
-        §9.3.1). A connection accepted but never answered is not: its client sent (or is
-        sending) a request nobody told it to retry, so it is served, within the head timeout.
+        A client may send its next request on a kept-alive connection at any moment, and a
+        request that meets a close is lost (a proxy never retries a POST). So a connection is
+        closed only (a) after a response that said `Connection: close` — every response from
+        now on does —, (b) once it has sat idle for the whole keep-alive interval, as any time,
+        or (c) when the master's graceful timeout ends and it kills us. A connection accepted
+        but never used gets at least _SILENT_CLIENT_GRACE for its first bytes.
         """
         self._stop_accepting()
         self._wants_wake = True
-        on_readable = self._dispatch if self._pooled else self._serve_here
-        give_up_at = time.monotonic() + self._head_timeout
-        # A client that connected but has sent nothing yet gets a moment: its request may be
-        # on the wire. After that, closing it loses nothing.
-        silent_give_up_at = time.monotonic() + min(self._head_timeout, _SILENT_CLIENT_GRACE)
+        fresh_give_up_at = time.monotonic() + max(self._keepalive, _SILENT_CLIENT_GRACE)
+        next_sweep = 0.0
         while True:
             now = time.monotonic()
-            for conn in list(self._conns.values()):
-                if conn.deadline == _BUSY:
-                    continue  # a pool thread answers it and closes it (we are not alive)
-                if conn.requests_started and not conn.has_partial_request:
-                    self._close(conn)
-                elif not conn.has_partial_request and now >= silent_give_up_at:
-                    self._close(conn)
-                elif now >= give_up_at:
-                    conn.time_out()
-                    self._close(conn)
+            if now >= next_sweep:
+                next_sweep = now + _SWEEP_INTERVAL
+                self._sweep(now)
+                if now >= fresh_give_up_at:
+                    for conn in list(self._conns.values()):
+                        if conn.deadline < _BUSY and not (conn.requests_started or conn.has_partial_request):
+                            self._close(conn)
             if not self._conns and self._busy == 0:
                 return
             self.notify()
-            for fd, _ in self._epoll.poll(min(self.beat_interval, 0.1), _MAX_EVENTS):
+            for fd, _ in self._epoll.poll(min(self.beat_interval, _SWEEP_INTERVAL), _MAX_EVENTS):
                 ready = self._conns.get(fd)
                 if ready is not None:
-                    on_readable(ready)
+                    self._on_readable(ready)
                 elif (handler := self._handlers.get(fd)) is not None:
                     handler()
