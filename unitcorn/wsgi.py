@@ -26,6 +26,8 @@ _RECV_SIZE = 65536
 # After the response, at most this much unread request body is read and dropped to keep the
 # connection; a larger remainder costs less to abandon with the connection.
 _DRAIN_LIMIT = 1 << 20
+# A lingering close reads and drops at most this much before it closes anyway.
+_LINGER_LIMIT = 32 << 20
 # Below this, buffers are joined into one send; above, sendmsg() avoids the copy.
 _JOIN_LIMIT = 1 << 16
 _MAX_BUFFERS = 512  # per sendmsg(); Linux refuses more than IOV_MAX (1024)
@@ -55,7 +57,11 @@ class ClientDisconnected(OSError):
     """The client went away, or stalled past a deadline, in the middle of a request."""
 
 
-class BodyTimedOut(ClientDisconnected):
+class ClientTimedOut(ClientDisconnected):
+    """The client stalled past a deadline: the worker drops it and serves others."""
+
+
+class BodyTimedOut(ClientTimedOut):
     """The request body did not arrive within body_timeout: the client is told 408."""
 
 
@@ -135,6 +141,7 @@ class Connection:
         # answered, a body was left unread): closing now would make the kernel answer those
         # bytes with a reset, which can destroy our response before the client reads it.
         self.needs_lingering_close = False
+        self._discarded = 0
 
     @property
     def has_buffered_request(self) -> bool:
@@ -192,10 +199,16 @@ class Connection:
             pass
 
     def discard_input(self) -> bool:
-        """Read and drop what the client sent (a lingering close); False once there is no more."""
+        """Read and drop what the client sent (a lingering close); False when it is time to close.
+
+        That is at the client's EOF, or once _LINGER_LIMIT bytes were dropped: past that, a
+        client still sending is not one we owe a clean close.
+        """
         try:
-            while self._sock.recv(_RECV_SIZE):
-                pass
+            while data := self._sock.recv(_RECV_SIZE):
+                self._discarded += len(data)
+                if self._discarded > _LINGER_LIMIT:
+                    return False
         except BlockingIOError:
             return True
         except OSError:
@@ -266,6 +279,8 @@ class Connection:
             if not response.head_sent:
                 response.status = "408 Request Timeout"
                 self._send_error(408, "request body not received in time")
+        except ClientTimedOut as exc:  # reading the body has its own error: this is a send
+            log.info("response send timed out peer=%s: %s", self._base_environ["REMOTE_ADDR"], exc)
         except ClientDisconnected:
             pass
         except HTTPError as exc:  # a malformed body, met while the app read it
@@ -459,7 +474,7 @@ class Connection:
                 if ready:
                     return
                 timeout = deadline - time.monotonic()
-        raise ClientDisconnected("client timed out")
+        raise ClientTimedOut("client timed out")
 
     def _send_error(self, status: int, reason: str) -> None:
         # The client may still be sending (a body we refuse, a head we stopped reading): the

@@ -214,7 +214,9 @@ class ThreadWorker(Worker):
         try:
             while True:
                 self.notify()
-                if not conn.handle_request() or not self._may_keep_alive():
+                # A response that promised keep-alive keeps the connection even if we are
+                # retiring now: the client may already be sending its next request.
+                if not conn.handle_request():
                     break
                 if not conn.has_buffered_request:
                     conn.deadline = time.monotonic() + self._keepalive
@@ -276,7 +278,7 @@ class ThreadWorker(Worker):
         """In a pool thread: answer the ready request and any pipelined after it, then hand back."""
         keep = False
         try:
-            while conn.handle_request() and self._may_keep_alive():
+            while conn.handle_request():  # kept alive as promised, even if we retire now
                 if not conn.has_buffered_request:
                     keep = True
                     break
@@ -379,6 +381,7 @@ class ThreadWorker(Worker):
         but never used gets at least _SILENT_CLIENT_GRACE for its first bytes.
         """
         self._stop_accepting()
+        self.log.info("worker retiring pid=%d connections=%d", os.getpid(), len(self._conns))
         self._wants_wake = True
         fresh_give_up_at = time.monotonic() + max(self._keepalive, _SILENT_CLIENT_GRACE)
         next_sweep = 0.0

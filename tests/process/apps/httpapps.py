@@ -16,7 +16,8 @@ def _reply(start_response, body: bytes, status: str = "200 OK"):
 def echo(environ, start_response):
     """/echo: the request body back; /lines: its lines counted via readline and iteration;
     /stream: three chunks from a generator (chunked framing); /sleep?SECONDS&MARKER: writes the
-    file MARKER (the request is in flight), then sleeps; anything else: the worker's pid."""
+    file MARKER (the request is in flight), then sleeps; /refuse: 413 without reading the body;
+    /big?BYTES: that many bytes in 64 KiB blocks; anything else: the worker's pid."""
     path = environ["PATH_INFO"]
     body = environ["wsgi.input"]
     if path == "/echo":
@@ -36,6 +37,14 @@ def echo(environ, start_response):
         Path(marker).write_text("in flight")
         time.sleep(float(seconds))
         return _reply(start_response, b"slept")
+    if path == "/refuse":
+        return _reply(start_response, b"too large", "413 Content Too Large")
+    if path == "/big":
+        size = int(environ["QUERY_STRING"])
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(size))])
+        block = b"x" * 65536
+        return (block[: min(65536, size - sent)] for sent in range(0, size, 65536))
     return _reply(start_response, str(os.getpid()).encode())
 
 
