@@ -9,6 +9,11 @@ Placement: wrk runs pinned to CPU 0 (`taskset -c 0`); the servers (master + 2 wo
 not pinned, so on a 2-core machine the workers get core 1 plus whatever wrk leaves of core 0 —
 the same for every server.  All servers run at once on their own ports; only the one being
 measured gets traffic.  Each cell is the median of the rounds.
+
+Errors: every table shows what wrk counted, summed over the rounds (warm-up excluded), by kind —
+connect, read (a connection closed or reset before its answer: on a kept-alive connection that is
+a lost request, wrk does not retry), write, status (answers other than 2xx/3xx) and timeout
+(no answer within 5 s).  A server that loses no request shows 0 in every column.
 """
 
 from __future__ import annotations
@@ -51,13 +56,14 @@ class Scenario:
     app: str
     connections: int
     wrk_args: tuple[str, ...] = ()
+    threads: int = 1  # wrk -t
     target: float = 0.0  # the issue's minimum ratio to gunicorn (0: none)
     against: str = "best"  # "best" gunicorn worker, or "sync"
 
 
 SCENARIOS = [
     Scenario("hello keep-alive c16", "hello", 16),
-    Scenario("hello keep-alive c64", "hello", 64, target=3.0),
+    Scenario("hello keep-alive c64", "hello", 64, threads=2, target=3.0),
     Scenario("hello close c16", "hello", 16, ("-H", "Connection: close")),
     Scenario("hello close c64", "hello", 64, ("-H", "Connection: close"), target=2.0, against="sync"),
     Scenario("64 KiB response c64", "big", 64, target=1.5),
@@ -65,12 +71,19 @@ SCENARIOS = [
 ]
 
 
+ERROR_KINDS = ("connect", "read", "write", "status", "timeout")
+
+
 @dataclass
 class Result:
     rps: float
     p50: float  # ms
     p99: float  # ms
-    errors: int
+    errors: dict[str, int]  # by ERROR_KINDS
+
+    @property
+    def total_errors(self) -> int:
+        return sum(self.errors.values())
 
 
 def free_port() -> int:
@@ -117,7 +130,8 @@ class Running:
 
 
 def run_wrk(port: int, scenario: Scenario, duration: float) -> Result:
-    command = ["taskset", "-c", "0", "wrk", "-t1", f"-c{scenario.connections}", f"-d{duration:g}s",
+    command = ["taskset", "-c", "0", "wrk", f"-t{scenario.threads}", f"-c{scenario.connections}",
+               f"-d{duration:g}s",
                "--latency", "--timeout", "5s", *scenario.wrk_args, f"http://127.0.0.1:{port}/"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     out = done.stdout
@@ -125,10 +139,21 @@ def run_wrk(port: int, scenario: Scenario, duration: float) -> Result:
     if found is None:
         raise RuntimeError(f"wrk failed: {' '.join(command)}\n{out}{done.stderr}")
     rps = float(found.group(1))
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return Result(rps, _percentile(out, "50"), _percentile(out, "99"), wrk_errors(out))
+
+
+def wrk_errors(out: str) -> dict[str, int]:
+    """wrk prints `Socket errors: connect N, read N, write N, timeout N` and `Non-2xx or 3xx
+    responses: N` only when there were some; absent lines mean 0."""
+    errors = dict.fromkeys(ERROR_KINDS, 0)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket_errors:
+        for kind, count in zip(("connect", "read", "write", "timeout"), socket_errors.groups(), strict=True):
+            errors[kind] = int(count)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors += int(non2xx.group(1)) if non2xx else 0
-    return Result(rps, _percentile(out, "50"), _percentile(out, "99"), errors)
+    if non2xx:
+        errors["status"] = int(non2xx.group(1))
+    return errors
 
 
 def _percentile(out: str, which: str) -> float:
@@ -175,7 +200,7 @@ def main() -> int:
                         statistics.median(r.rps for r in results),
                         statistics.median(r.p50 for r in results),
                         statistics.median(r.p99 for r in results),
-                        sum(r.errors for r in results),
+                        {kind: sum(r.errors[kind] for r in results) for kind in ERROR_KINDS},
                     )
                 print_scenario(scenario, servers, table)
         finally:
@@ -191,16 +216,18 @@ def print_scenario(scenario: Scenario, servers: list[Server], table: dict[tuple[
         gunicorns = [name for name in gunicorns if name.endswith("sync")] or gunicorns
     base = max((table[scenario.name, name] for name in gunicorns), key=lambda r: r.rps, default=None)
     target = f" (target >= {scenario.target:g}x gunicorn {scenario.against})" if scenario.target else ""
-    print(f"\n### {scenario.name}{target}")
-    print("| server | req/s | p50 ms | p99 ms | errors | vs gunicorn |")
-    print("|---|---:|---:|---:|---:|---:|")
+    kinds = " | ".join(ERROR_KINDS)
+    print(f"\n### {scenario.name} (wrk -t{scenario.threads} -c{scenario.connections}){target}")
+    print(f"| server | req/s | p50 ms | p99 ms | errors | {kinds} | vs gunicorn |")
+    print("|---|---:|---:|---:|---:|" + "---:|" * len(ERROR_KINDS) + "---:|")
     for server in servers:
         result = table.get((scenario.name, server.name))
         if result is None:
             continue
         ratio = f"{result.rps / base.rps:.2f}x" if base and base.rps else "-"
+        counts = " | ".join(str(result.errors[kind]) for kind in ERROR_KINDS)
         print(f"| {server.name} | {result.rps:,.0f} | {result.p50:.2f} | {result.p99:.2f} | "
-              f"{result.errors} | {ratio} |")
+              f"{result.total_errors} | {counts} | {ratio} |")
     sys.stdout.flush()
 
 

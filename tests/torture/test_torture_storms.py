@@ -3,9 +3,15 @@
 A closed-loop load generator runs throughout. Expected: no failed request — except those in
 flight on a SIGKILLed worker, at most kills × what one worker can hold — and, afterwards, no
 zombie, the master's fd count at its baseline, the configured worker count, and a master whose
-memory does not grow with reloads. Keep-alive requests retried under RFC 9112 §9.3.1 are counted
-and checked against the access log: the server must not have executed the first attempt (outside
-the SIGKILL storms, where a killed worker may have).
+memory does not grow with reloads.
+
+Every storm runs in both load modes (`torture_load.MODES`). In ``retry``, keep-alive requests
+retried under RFC 9112 §9.3.1 are counted and checked against the access log: the server must not
+have executed the first attempt (outside the SIGKILL storms, where a killed worker may have). In
+``keepalive``, every client reuses its connection and never retries, as a proxy does: a request
+lost on a kept-alive connection is a failure, so the server may close such a connection only
+after a response that said ``Connection: close``, after a whole `keepalive` interval idle, or at
+the end of a stop's graceful timeout.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 import pytest
 from harness import wait_for
 from torture_config import GTHREAD_THREADS, WORKER_CLASSES, Sizes
-from torture_load import LoadGenerator, LoadReport
+from torture_load import MODES, LoadGenerator, LoadReport
 from torture_ops import Operator, access_log_ids, run_storm
 
 WORKERS = 2
@@ -36,18 +42,23 @@ def _start(start_torture, tmp_path: Path, worker_class: str):
     return server, control, access
 
 
-def _in_flight_per_worker(worker_class: str) -> int:
-    """Requests one worker can have taken when it dies: the sync worker serves one connection at
-    a time; a gthread worker runs `threads` at once (and holds at most every client's one)."""
+def _lost_per_kill(worker_class: str, mode: str) -> int:
+    """Requests one worker can take down with it. With retries, only those in flight count: the
+    sync worker serves one connection at a time; a gthread worker runs `threads` at once (and
+    holds at most every client's one). Without retries, every connection the worker holds loses
+    its next request, idle kept-alive ones too: at most one per client."""
+    if mode == "keepalive":
+        return LOAD_THREADS
     return 1 if worker_class == "sync" else min(LOAD_THREADS, GTHREAD_THREADS)
 
 
-def _check(report: LoadReport, access: Path, kills: int, worker_class: str,
+def _check(report: LoadReport, access: Path, kills: int, worker_class: str, mode: str,
            figures: dict) -> None:
     served = access_log_ids(access)
     executed_retries = [o for o in report.outcomes if o.kind == "retried"
                         and served.get(o.request_id)]
-    bound = kills * _in_flight_per_worker(worker_class)
+    bound = kills * _lost_per_kill(worker_class, mode)
+    figures["mode"] = mode
     figures.update(report.summary())
     figures["retried_first_attempts_executed"] = len(executed_retries)
     figures["allowed_failures"] = bound
@@ -77,11 +88,11 @@ def _check(report: LoadReport, access: Path, kills: int, worker_class: str,
     assert duplicated == [], f"requests executed twice: {duplicated[:10]}"
 
 
-def _storm(start_torture, tmp_path: Path, worker_class: str, figures: dict, actions_of,
-           budget: float, sizes: Sizes) -> Operator:
+def _storm(start_torture, tmp_path: Path, worker_class: str, mode: str, figures: dict,
+           actions_of, budget: float, sizes: Sizes) -> Operator:
     server, control, access = _start(start_torture, tmp_path, worker_class)
     operator = Operator(server, WORKERS, control, seed=SEED)
-    with LoadGenerator(server.address, threads=LOAD_THREADS) as load:
+    with LoadGenerator(server.address, threads=LOAD_THREADS, mode=mode) as load:
         operator.load = load
         seconds = run_storm(operator, actions_of(operator), budget * sizes.timeout_factor)
         report = load.stop()
@@ -89,19 +100,20 @@ def _storm(start_torture, tmp_path: Path, worker_class: str, figures: dict, acti
     figures["storm_seconds"] = round(seconds, 2)
     figures["actions"] = dict(operator.done)
     figures["kills"] = operator.kills
-    _check(report, access, operator.kills, worker_class, figures)
+    _check(report, access, operator.kills, worker_class, mode, figures)
     return operator
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
-def test_hup_storm(start_torture, tmp_path, worker_class, sizes: Sizes, figures) -> None:
+def test_hup_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes, figures) -> None:
     def actions(operator: Operator):
         for _ in range(sizes.hups):
             yield operator.hup
             yield operator.sample_rss
 
-    operator = _storm(start_torture, tmp_path, worker_class, figures, actions, 150, sizes)
+    operator = _storm(start_torture, tmp_path, worker_class, mode, figures, actions, 150, sizes)
     samples = operator.rss_samples
     warm = samples[min(10, len(samples) - 1)]
     figures["master_rss_kib"] = {"start": samples[0], "after_10_reloads": warm,
@@ -115,18 +127,20 @@ def test_hup_storm(start_torture, tmp_path, worker_class, sizes: Sizes, figures)
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
-def test_ttin_ttou_storm(start_torture, tmp_path, worker_class, sizes: Sizes, figures) -> None:
+def test_ttin_ttou_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes, figures) -> None:
     def actions(operator: Operator):
         for _ in range(sizes.scale_pairs):
             yield operator.scale_pair
 
-    _storm(start_torture, tmp_path, worker_class, figures, actions, 120, sizes)
+    _storm(start_torture, tmp_path, worker_class, mode, figures, actions, 120, sizes)
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
-def test_usr2_upgrade_storm(start_torture, tmp_path, worker_class, sizes: Sizes,
+def test_usr2_upgrade_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes,
                             figures) -> None:
     """Each upgrade completes by retiring the old master: TERM (half) or `ctl upgrade`."""
     def actions(operator: Operator):
@@ -134,24 +148,26 @@ def test_usr2_upgrade_storm(start_torture, tmp_path, worker_class, sizes: Sizes,
             via = "signal" if index % 2 == 0 else "ctl"
             yield lambda via=via: operator.upgrade(via)
 
-    operator = _storm(start_torture, tmp_path, worker_class, figures, actions, 150, sizes)
+    operator = _storm(start_torture, tmp_path, worker_class, mode, figures, actions, 150, sizes)
     figures["masters"] = len(operator.server.masters)
     assert len(set(operator.server.masters)) == sizes.upgrades + 1
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
-def test_sigkill_storm(start_torture, tmp_path, worker_class, sizes: Sizes, figures) -> None:
+def test_sigkill_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes, figures) -> None:
     def actions(operator: Operator):
         for _ in range(sizes.kills):
             yield operator.kill_worker
 
-    _storm(start_torture, tmp_path, worker_class, figures, actions, 100, sizes)
+    _storm(start_torture, tmp_path, worker_class, mode, figures, actions, 100, sizes)
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
-def test_mixed_storm(start_torture, tmp_path, worker_class, sizes: Sizes, figures) -> None:
+def test_mixed_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes, figures) -> None:
     chosen: list[str] = []
 
     def actions(operator: Operator):
@@ -159,6 +175,6 @@ def test_mixed_storm(start_torture, tmp_path, worker_class, sizes: Sizes, figure
             yield lambda: chosen.append(operator.random_action())
 
     started = time.monotonic()
-    _storm(start_torture, tmp_path, worker_class, figures, actions, 200, sizes)
+    _storm(start_torture, tmp_path, worker_class, mode, figures, actions, 200, sizes)
     figures["seed"] = SEED
     figures["wall_seconds"] = round(time.monotonic() - started, 2)

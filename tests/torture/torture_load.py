@@ -2,20 +2,29 @@
 
 Each client thread sends one request, waits for the whole answer (or a failure), records it, and
 sends the next: the offered load adapts to what the server can do, so a stall shows up as lost
-throughput and timeouts instead of an ever-growing queue. Half the threads open a new connection
-per request; the other half keep one connection alive for as long as the server allows.
+throughput and timeouts instead of an ever-growing queue.
+
+Two modes (`MODES`):
+
+- ``retry`` — half the threads open a new connection per request; the other half keep one
+  connection alive for as long as the server allows, and retry as browsers do (below).
+- ``keepalive`` — every thread keeps its connection alive and never retries, as a reverse proxy
+  does with a POST: a request sent on a reused connection that is closed or reset is a failure
+  (kind ``reset``, ``fresh`` false). A response that says ``Connection: close`` is no failure:
+  the client opens a new connection for its next request. This is the mode that shows what a
+  user behind a proxy loses when a server closes a connection the client may reuse.
 
 Outcome kinds: ``ok`` (2xx), ``status`` (any other status), ``refused`` (connect refused or the
 backlog was full), ``reset`` (connection reset or closed before the whole answer), ``timeout``,
 ``bad`` (bytes that are not an HTTP response).
 
-The keep-alive retry rule (RFC 9112 §9.3.1, what urllib3, browsers and curl do): a request sent
-on a *reused* connection that is closed or reset before a single byte of the answer arrived is
-sent again, once, on a new connection. The first attempt is recorded as ``retried`` (not a
-failure): the server may close an idle connection at any moment (RFC 9112 §9.6), and a client
-cannot tell "closed just before my request arrived" from "closed while idle". Whether the server
-had *executed* such a request can be checked afterwards against the access log (request ids are
-unique per attempt: ``/?<thread>-<seq>-<attempt>``).
+The keep-alive retry rule of the ``retry`` mode (RFC 9112 §9.3.1, what urllib3, browsers and
+curl do): a request sent on a *reused* connection that is closed or reset before a single byte of
+the answer arrived is sent again, once, on a new connection. The first attempt is recorded as
+``retried`` (not a failure): the server may close an idle connection at any moment (RFC 9112
+§9.6), and a client cannot tell "closed just before my request arrived" from "closed while idle".
+Whether the server had *executed* such a request can be checked afterwards against the access log
+(request ids are unique per attempt: ``/?<thread>-<seq>-<attempt>``).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 FAILURE_KINDS = ("status", "refused", "reset", "timeout", "bad")
+MODES = ("retry", "keepalive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +103,17 @@ class LoadReport:
     def pids(self) -> set[int]:
         return {o.pid for o in self.outcomes if o.pid}
 
+    def lost_on_reused(self) -> list[Outcome]:
+        """Failures of requests sent on a kept-alive (reused) connection."""
+        return [o for o in self.failures if not o.fresh]
+
     def summary(self) -> dict[str, object]:
         return {
             "requests": len(self.outcomes),
             "ok": self.ok,
             "failed": len(self.failures),
             "failures_by_kind": dict(Counter(o.kind for o in self.failures)),
+            "failed_on_reused_connections": len(self.lost_on_reused()),
             "keepalive_retries": len(self.retries),
             "seconds": round(self.seconds, 2),
             "throughput_rps": round(self.throughput, 1),
@@ -109,13 +124,17 @@ class LoadReport:
 
 
 class LoadGenerator:
-    """`threads` closed-loop clients against `address` (a (host, port) pair or a unix path)."""
+    """`threads` closed-loop clients against `address` (a (host, port) pair or a unix path),
+    in one of `MODES`."""
 
     def __init__(self, address: tuple[str, int] | str, threads: int = 4, path: str = "/",
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, mode: str = "retry") -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {MODES}")
         self.address = address
         self.path = path
         self.timeout = timeout
+        self.mode = mode
         self._stop = threading.Event()
         self._results: list[list[Outcome]] = [[] for _ in range(threads)]
         self._ok = [0] * threads  # answers per thread, cheap to read while running
@@ -167,7 +186,7 @@ class LoadGenerator:
     # ---- one client -----------------------------------------------------------------------
 
     def _client(self, index: int) -> None:
-        keep_alive = index % 2 == 0
+        keep_alive = self.mode == "keepalive" or index % 2 == 0
         results = self._results[index]
         sock: socket.socket | None = None
         seq = 0
@@ -230,7 +249,7 @@ class LoadGenerator:
             status, pid, server_keeps = _read_response(sock)
         except _Closed as closed:
             sock.close()
-            if not fresh and not closed.got_bytes and closed.kind == "reset":
+            if self.mode == "retry" and not fresh and not closed.got_bytes and closed.kind == "reset":
                 return Outcome(started, "retry", request_id, detail=closed.detail), None
             return Outcome(started, closed.kind, request_id, fresh=fresh,
                            detail=closed.detail), None
@@ -242,9 +261,9 @@ class LoadGenerator:
             return Outcome(started, "bad", request_id, fresh=fresh, detail=str(exc)), None
         except OSError as exc:  # a reset while sending
             sock.close()
-            if not fresh:
+            if self.mode == "retry" and not fresh:
                 return Outcome(started, "retry", request_id, detail=f"send: {exc}"), None
-            return Outcome(started, "reset", request_id, detail=f"send: {exc}"), None
+            return Outcome(started, "reset", request_id, fresh=fresh, detail=f"send: {exc}"), None
         latency = time.monotonic() - started
         kind = "ok" if 200 <= status < 300 else "status"
         if not (keep_alive and server_keeps):

@@ -42,3 +42,11 @@ def identity(environ, start_response):
     }
     os.unlink(path)
     return _reply(start_response, json.dumps(info).encode())
+
+
+def mirror(environ, start_response):
+    """The request body back, unchanged, with the worker's pid in `X-Pid` (proxy tests)."""
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(len(body))), ("X-Pid", str(os.getpid()))])
+    return [body]
