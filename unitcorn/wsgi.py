@@ -28,6 +28,9 @@ _RECV_SIZE = 65536
 _DRAIN_LIMIT = 1 << 20
 # A lingering close reads and drops at most this much before it closes anyway.
 _LINGER_LIMIT = 32 << 20
+# A request body up to this size is gathered by the worker's loop before the app runs, so that
+# a client sending it slowly holds a buffer, not the app's thread (or a sync worker's loop).
+_PREFETCH_LIMIT = 1 << 16
 # Below this, buffers are joined into one send; above, sendmsg() avoids the copy.
 _JOIN_LIMIT = 1 << 16
 _MAX_BUFFERS = 512  # per sendmsg(); Linux refuses more than IOV_MAX (1024)
@@ -132,7 +135,7 @@ class Connection:
         # The worker's bookkeeping: when the loop drops this connection, and whether that
         # deadline is the one for finishing a head already started.
         self.deadline = 0.0
-        self.reading_head = False
+        self.phase = "idle"  # or "head"/"body": which of the client's deadlines runs
         # Requests this connection has begun to answer: a worker that retires closes a
         # connection that was answered before (its client may retry, RFC 9112 §9.3.1) but
         # must answer one that was never answered (nothing tells its client to retry).
@@ -159,9 +162,10 @@ class Connection:
     def receive_nowait(self) -> bool:
         """Take what the socket holds without waiting; True when `handle_request()` has work now.
 
-        That is: a complete head (kept for handle_request), a malformed one to refuse, or the
-        client's EOF.  A selector loop calls this on readability so that no thread waits on a
-        client that sends its head slowly.
+        That is: a complete head (kept for handle_request) with its body too, unless that is
+        larger than _PREFETCH_LIMIT; a malformed head to refuse; or the client's EOF.  A
+        selector loop calls this on readability so that no thread waits on a client that sends
+        its request slowly.
         """
         try:
             data = self._sock.recv(_RECV_SIZE)
@@ -174,10 +178,21 @@ class Connection:
             self._parser.feed(data)
             return True
         self._parser.feed(data)
-        try:
-            self._ready = self._parser.next_request()
-        except HTTPError:
-            return True  # the parser keeps the error: handle_request() answers it
+        request = self._ready
+        if request is None:
+            try:
+                request = self._ready = self._parser.next_request()
+            except HTTPError:
+                return True  # the parser keeps the error: handle_request() answers it
+            if request is None:
+                return False
+        if request.is_chunked or request.expects_continue:
+            return True  # a chunked body's end is found by reading it; 100-continue waits for us
+        return self._parser.unread_bytes >= min(request.content_length or 0, _PREFETCH_LIMIT)
+
+    @property
+    def has_head(self) -> bool:
+        """A complete head is here, its body (or the first _PREFETCH_LIMIT of it) not yet."""
         return self._ready is not None
 
     def close(self) -> None:
@@ -187,9 +202,11 @@ class Connection:
             pass
 
     def time_out(self) -> None:
-        """The worker stops waiting: a client in the middle of its head is told so (408)."""
+        """The worker stops waiting: a client in the middle of its request is told so (408)."""
         if not self._parser.is_idle and not self._eof:
-            self._send_error(408, "request head not received in time")
+            part = "body" if self.has_head else "head"
+            log.info("request %s timed out peer=%s", part, self._base_environ["REMOTE_ADDR"])
+            self._send_error(408, f"request {part} not received in time")
 
     def shut_sending(self) -> None:
         """Start a lingering close: say we are done sending, keep reading until the client's EOF."""

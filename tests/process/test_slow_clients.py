@@ -34,11 +34,11 @@ def worker_args(request) -> tuple[str, ...]:
 
 
 @contextmanager
-def trickling_upload(port: int) -> Iterator[Wire]:
-    """A client that sent a head announcing 1 MB of body, then sends a byte every 0.2 s."""
+def trickling_upload(port: int, length: int = 1_000_000) -> Iterator[Wire]:
+    """A client that sent a head announcing `length` bytes of body, then sends a byte every 0.2 s."""
     stop = threading.Event()
     wire = Wire(port, timeout=30)
-    wire.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n")
+    wire.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % length)
 
     def trickle() -> None:
         try:
@@ -93,6 +93,19 @@ def test_a_trickling_upload_is_cut_off_with_408(start_server, worker_args) -> No
     assert "request body timed out" in server.log()
     with Wire(server.port) as wire:
         assert wire.request("POST", "/echo", b"next").body == b"next"
+
+
+def test_a_small_body_on_its_way_holds_no_worker(start_server, worker_args) -> None:
+    """A body up to 64 KiB is gathered by the loop: the app (one worker, one thread) serves others."""
+    server = start_server("httpapps:echo", "--body-timeout", "30", "--workers", "1", *worker_args)
+    with trickling_upload(server.port, length=1000) as slow:
+        slow.send(b"x")  # the body has begun
+        for _ in range(3):
+            with Wire(server.port, timeout=5) as wire:
+                assert wire.request("POST", "/echo", b"quick").body == b"quick"
+        slow.send(b"y" * 998)
+        answer = slow.read_response()
+        assert answer.status == 200 and len(answer.body) == 1000
 
 
 def test_a_client_that_does_not_read_is_dropped(start_server, worker_args) -> None:

@@ -131,6 +131,11 @@ class RequestParser:
         return data
 
     @property
+    def unread_bytes(self) -> int:
+        """Bytes received and not yet handed out (body bytes, once a head was returned)."""
+        return len(self._buf) - self._pos
+
+    @property
     def has_buffered_data(self) -> bool:
         """True when bytes of a further (pipelined) request are already buffered."""
         if self._body is not None and not self._body.done:

@@ -209,7 +209,7 @@ class ThreadWorker(Worker):
     def _serve_here(self, conn: Connection) -> None:
         """No pool: answer the ready request(s) in the loop, then go back to the others."""
         if not conn.receive_nowait():
-            self._head_started(conn)
+            self._still_receiving(conn)
             return
         try:
             while True:
@@ -219,7 +219,7 @@ class ThreadWorker(Worker):
                 if not conn.handle_request():
                     break
                 if not conn.has_buffered_request:
-                    conn.deadline = time.monotonic() + self._keepalive
+                    self._wait_for_next_request(conn)
                     return
         except OSError:
             pass  # the client went away
@@ -231,7 +231,7 @@ class ThreadWorker(Worker):
         Also while draining: a request that arrived is answered (with "Connection: close").
         """
         if not conn.receive_nowait():
-            self._head_started(conn)
+            self._still_receiving(conn)
             self._rearm(conn)
             return
         conn.deadline = _BUSY
@@ -239,11 +239,17 @@ class ThreadWorker(Worker):
             self._busy += 1
         self._tasks.put(conn)
 
-    def _head_started(self, conn: Connection) -> None:
-        """Bytes came but no complete head: from now the whole head must arrive within the timeout."""
-        if conn.deadline < _BUSY and not conn.reading_head:
-            conn.reading_head = True
-            conn.deadline = time.monotonic() + self._head_timeout
+    def _wait_for_next_request(self, conn: Connection) -> None:
+        conn.phase = "idle"
+        conn.deadline = time.monotonic() + self._keepalive
+
+    def _still_receiving(self, conn: Connection) -> None:
+        """Part of a request came: from now its head, then its body, must arrive in time."""
+        phase = "body" if conn.has_head else "head"
+        if conn.deadline < _BUSY and conn.phase != phase:
+            conn.phase = phase
+            timeout = self.options.body_timeout if phase == "body" else self._head_timeout
+            conn.deadline = time.monotonic() + timeout
 
     def _rearm(self, conn: Connection) -> None:
         try:
@@ -285,8 +291,7 @@ class ThreadWorker(Worker):
         except OSError:
             pass  # the client went away
         if keep:
-            conn.reading_head = False
-            conn.deadline = time.monotonic() + self._keepalive
+            self._wait_for_next_request(conn)
             with self._lock:
                 self._busy -= 1
             self._rearm(conn)  # from here on the loop owns it again
