@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import socket
+import struct
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -50,14 +51,33 @@ def socket_path(explicit: str | None, environ: dict[str, str]) -> str:
     raise CtlError("no control socket: pass --socket PATH (or run where RUNTIME_DIRECTORY is set)")
 
 
+def connect(path: str, timeout: float) -> socket.socket:
+    """Connect to a unix stream socket, waiting up to `timeout` while its backlog is full.
+
+    Not `settimeout` before `connect`: that makes the socket non-blocking, and a unix socket
+    then fails at once with EAGAIN when the master has not yet accepted the connections queued
+    before ours. A blocking connect waits for room, bounded by SO_SNDTIMEO.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        seconds = int(timeout)
+        limit = struct.pack("ll", seconds, int((timeout - seconds) * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+        sock.connect(path)
+        sock.settimeout(timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def request(path: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Send one JSON request line; return the master's one-line JSON answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-        except OSError as exc:
-            raise CtlError(f"cannot reach the master at {path}: {exc.strerror}") from exc
+    try:
+        sock = connect(path, timeout)
+    except OSError as exc:
+        raise CtlError(f"cannot reach the master at {path}: {exc.strerror}") from exc
+    with sock:
         sock.sendall(json.dumps(payload).encode() + b"\n")
         answer = bytearray()
         try:

@@ -4,16 +4,26 @@ A socket rather than pidfile + signals because a signal cannot carry an answer: 
 --wait` must learn whether the new generation came up, and why not, to fail `systemctl reload`.
 The master handles each request in its own loop; requests that take time (reload, upgrade) are
 answered when the lifecycle event that ends them arrives.
+
+Whoever can connect can stop the server (the socket is 0600), yet nothing a client sends or
+fails to send may crash or wedge the master (issue 11): a request is one line of at most
+MAX_REQUEST bytes holding one flat JSON object; at most MAX_CLIENTS connections wait to send
+one, each for IDLE_TIMEOUT at most (a deadline the loop's select honours through
+`next_deadline`/`tick`, no thread); a failing handler is answered as an error and logged; and when
+the master is out of descriptors, accepting pauses instead of spinning or raising.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import re
 import selectors
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +33,42 @@ from unitcorn.arbiter.lifecycle import Lifecycle
 log = logging.getLogger("unitcorn.error")
 
 MAX_REQUEST = 4096
+# Connections that have not sent their request yet; beyond this the longest-waiting one is
+# closed, so a crowd of silent clients can neither exhaust descriptors nor lock ctl out.
+MAX_CLIENTS = 16
+# Requests waiting for an outcome (reload --wait, upgrade); more are refused.
+MAX_WAITERS = 16
+# Seconds a connection may take to send its request line.
+IDLE_TIMEOUT = 10.0
+# Seconds accepting pauses after accept() failed for want of descriptors or memory.
+ACCEPT_PAUSE = 1.0
+# accept/socketpair/pipe failures that mean "out of resources now", not "bug".
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """One request line → a flat dict of scalars; ValueError says what is wrong.
+
+    Nesting is refused before json parses anything: json recurses per level, and a line of
+    2,000 `[` raised RecursionError inside the master's loop.
+    """
+    if len(line) > MAX_REQUEST:
+        raise ValueError(f"request longer than {MAX_REQUEST} bytes")
+    outside_strings = _JSON_STRING.sub(b'""', line)
+    if b"[" in outside_strings or outside_strings.count(b"{") > 1:
+        raise ValueError("a request is one flat JSON object")
+    request = json.loads(line)
+    if not isinstance(request, dict):
+        raise ValueError("a request is one flat JSON object")
+    return request
 
 
 @dataclass
 class _Client:
     sock: socket.socket
+    deadline: float
     buffer: bytearray = field(default_factory=bytearray)
 
 
@@ -46,6 +87,9 @@ class ControlServer(Lifecycle):
         self._selector: selectors.BaseSelector | None = None
         self._reload_waiters: list[_Waiter] = []
         self._upgrade_waiters: list[_Client] = []
+        # Connections still sending their request, oldest first.
+        self._clients: list[_Client] = []
+        self._accept_paused_until: float | None = None
 
     def open(self, selector: selectors.BaseSelector, master: Any) -> None:
         """Bind beside the final path and rename over it: an old master's socket is replaced
@@ -76,6 +120,10 @@ class ControlServer(Lifecycle):
         assert self._selector is not None
         for client in [w.client for w in self._reload_waiters] + self._upgrade_waiters:
             self._reply(client, ok=False, message="the master is exiting")
+        self._reload_waiters, self._upgrade_waiters = [], []
+        for client in list(self._clients):
+            self._drop(client)
+        self._accept_paused_until = None
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(self.sock)
         self.sock.close()
@@ -93,13 +141,28 @@ class ControlServer(Lifecycle):
             conn, _ = self.sock.accept()
         except BlockingIOError:
             return
+        except OSError as exc:
+            if exc.errno not in RESOURCE_ERRNOS:
+                log.warning("control accept failed reason=%s", exc)
+                return
+            # The connection stays queued and the socket readable: without a pause the loop
+            # would spin on it. Clients queue meanwhile (ctl has its own timeout).
+            log.error("control socket: cannot accept, pausing %gs reason=%s", ACCEPT_PAUSE, exc)
+            self._selector.unregister(self.sock)
+            self._accept_paused_until = time.monotonic() + ACCEPT_PAUSE
+            return
         conn.setblocking(False)
-        client = _Client(conn)
+        if len(self._clients) >= MAX_CLIENTS:
+            oldest = self._clients[0]
+            log.warning("control socket: too many silent clients; closing the oldest")
+            self._reply(oldest, ok=False, message="closed: too many clients waiting to send")
+        client = _Client(conn, time.monotonic() + IDLE_TIMEOUT)
+        self._clients.append(client)
         self._selector.register(conn, selectors.EVENT_READ, lambda: self._read(client))
 
     def _read(self, client: _Client) -> None:
         try:
-            data = client.sock.recv(MAX_REQUEST)
+            data = client.sock.recv(MAX_REQUEST + 1)
         except BlockingIOError:
             return
         except OSError:
@@ -110,24 +173,32 @@ class ControlServer(Lifecycle):
         client.buffer += data
         if b"\n" not in client.buffer:
             if len(client.buffer) > MAX_REQUEST:
-                self._reply(client, ok=False, message="request too long")
+                self._reply(client, ok=False, message=f"request longer than {MAX_REQUEST} bytes")
             return
-        assert self._selector is not None
-        self._selector.unregister(client.sock)
+        # One request per connection: from here on the client only waits for its answer.
+        self._forget(client)
         line = bytes(client.buffer).split(b"\n", 1)[0]
         try:
-            request = json.loads(line)
-            if not isinstance(request, dict):
-                raise ValueError("not an object")
+            request = parse_request(line)
         except ValueError as exc:
             self._reply(client, ok=False, message=f"bad request: {exc}")
             return
-        self._handle(client, request)
+        try:
+            self._handle(client, request)
+        except Exception as exc:
+            # A bug in a handler is this request's failure, never the master's.
+            log.exception("control request failed command=%r", request.get("command"))
+            self._reload_waiters = [w for w in self._reload_waiters if w.client is not client]
+            if client in self._upgrade_waiters:
+                self._upgrade_waiters.remove(client)
+            self._reply(client, ok=False, message=f"internal error: {exc!r}")
 
     def _handle(self, client: _Client, request: dict[str, Any]) -> None:
         master = self._master
         command = request.get("command")
-        if command == "status":
+        if command in ("reload", "upgrade") and self._waiting() >= MAX_WAITERS:
+            self._reply(client, ok=False, message=f"{command}: {MAX_WAITERS} requests already wait")
+        elif command == "status":
             self._reply(client, ok=True, message="running", status=master.status())
         elif command == "reload":
             log.info("reload requested over the control socket")
@@ -139,10 +210,14 @@ class ControlServer(Lifecycle):
                 self._reply(client, ok=True, message="reload started")
         elif command == "scale":
             workers = request.get("workers")
-            if not isinstance(workers, int) or workers < 1:
-                self._reply(client, ok=False, message=f"scale: workers must be ≥ 1, got {workers!r}")
+            if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+                message = f"scale: workers must be a whole number ≥ 1, got {workers!r}"
+                self._reply(client, ok=False, message=message)
                 return
-            master.set_worker_count(workers)
+            refusal = master.set_worker_count(workers)
+            if refusal:
+                self._reply(client, ok=False, message=f"scale: {refusal}")
+                return
             self._reply(client, ok=True, message=f"workers={workers}")
         elif command == "upgrade":
             self._upgrade_waiters.append(client)
@@ -155,17 +230,43 @@ class ControlServer(Lifecycle):
 
     def _reply(self, client: _Client, ok: bool, message: str, **extra: Any) -> None:
         payload = json.dumps({"ok": ok, "message": message, **extra}).encode() + b"\n"
+        # One non-blocking send: an answer is far smaller than a unix socket's buffer, and a
+        # client that stopped reading must not hold the master for even a moment.
         with contextlib.suppress(OSError):
-            client.sock.setblocking(True)
-            client.sock.settimeout(1.0)  # a ctl that stopped reading must not wedge the master
-            client.sock.sendall(payload)
+            client.sock.send(payload)
         self._drop(client)
 
     def _drop(self, client: _Client) -> None:
+        self._forget(client)
+        client.sock.close()
+
+    def _forget(self, client: _Client) -> None:
+        """Stop reading from `client` (it sent its request, or is being closed)."""
         assert self._selector is not None
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(client.sock)
-        client.sock.close()
+        if client in self._clients:
+            self._clients.remove(client)
+
+    def _waiting(self) -> int:
+        return len(self._reload_waiters) + len(self._upgrade_waiters)
+
+    # ---- deadlines, folded into the master's select timeout ------------------------------
+
+    def next_deadline(self, master: Any) -> float | None:
+        deadlines = [c.deadline for c in self._clients[:1]]  # oldest first: the nearest
+        if self._accept_paused_until is not None:
+            deadlines.append(self._accept_paused_until)
+        return min(deadlines, default=None)
+
+    def tick(self, master: Any, now: float) -> None:
+        while self._clients and self._clients[0].deadline <= now:
+            self._reply(self._clients[0], ok=False,
+                        message=f"no request within {IDLE_TIMEOUT:g}s; closed")
+        if self._accept_paused_until is not None and now >= self._accept_paused_until:
+            self._accept_paused_until = None
+            if self.sock is not None and self._selector is not None:
+                self._selector.register(self.sock, selectors.EVENT_READ, self._accept)
 
     # ---- lifecycle events that answer waiting requests ----------------------------------
 

@@ -192,3 +192,16 @@ def next_heartbeat_deadline(
         elif timeout > 0:
             deadlines.append((last_beat(worker.slot) or worker.spawned_at) + timeout)
     return min(deadlines, default=None)
+
+
+def worker_count_refusal(count: int, max_workers: int) -> str | None:
+    """Why the master must not run `count` workers (from ctl scale or TTIN), or None.
+
+    No lower bound here: WINCH sets 0 on purpose; ctl's "at least 1" is checked by ctl's handler.
+
+    The bound keeps one request from making the master plan (and fork) without end: `scale
+    1000000000000` once wedged the loop building a list of spawns.
+    """
+    if count > max_workers:
+        return f"workers = {count} is above max_workers = {max_workers} (raise --max-workers)"
+    return None

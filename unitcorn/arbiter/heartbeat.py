@@ -12,22 +12,29 @@ import struct
 
 # Each slot: the last beat (monotonic seconds) and the requests served so far.
 _SLOT = struct.Struct("dQ")
-# Slots are reused as workers come and go; this bounds workers alive at once (incl. retiring ones).
+# Slots are reused as workers come and go. The master sizes its board from `max_workers`; this
+# default only serves tests.
 MAX_SLOTS = 4096
 
 NEVER = 0.0
+
+
+class BoardFull(Exception):
+    """Every slot is held by a live worker: spawning must wait until one exits."""
 
 
 class HeartbeatBoard:
     """The master's side: allocates slots, reads them."""
 
     def __init__(self, slots: int = MAX_SLOTS) -> None:
+        self.capacity = slots
         self._memory = mmap.mmap(-1, slots * _SLOT.size, flags=mmap.MAP_SHARED)
         self._free = list(range(slots - 1, -1, -1))
 
     def allocate(self) -> int:
+        """A free slot; raises BoardFull when workers alive (retiring ones too) hold them all."""
         if not self._free:
-            raise RuntimeError(f"more than {MAX_SLOTS} workers alive at once")
+            raise BoardFull(f"all {self.capacity} heartbeat slots are held by live workers")
         slot = self._free.pop()
         _SLOT.pack_into(self._memory, slot * _SLOT.size, NEVER, 0)
         return slot

@@ -22,9 +22,9 @@ from unitcorn.app import load_app
 from unitcorn.arbiter import decisions
 from unitcorn.arbiter.control import ControlServer
 from unitcorn.arbiter.decisions import Command, WorkerHandle
-from unitcorn.arbiter.heartbeat import HeartbeatBoard
+from unitcorn.arbiter.heartbeat import BoardFull, HeartbeatBoard
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
-from unitcorn.arbiter.reload import Reloader
+from unitcorn.arbiter.reload import Reloader, check_worker_bounds
 from unitcorn.arbiter.signals import SignalQueue, fork_with_signals_blocked
 from unitcorn.arbiter.upgrade import Upgrader
 from unitcorn.hooks import call_hook
@@ -36,6 +36,8 @@ from unitcorn.workers import worker_class_for
 
 # How long a worker gets between SIGABRT (worker_abort hook) and SIGKILL.
 ABORT_GRACE = 2.0
+# After fork (or a pipe for it) failed for want of memory or descriptors, try again this much later.
+SPAWN_RETRY = 1.0
 
 
 class Master:
@@ -53,6 +55,7 @@ class Master:
         upgrade_link: socket.socket | None = None,
         lifecycle: Lifecycle | None = None,
     ) -> None:
+        check_worker_bounds(settings)  # ConfigError: exit 78 before anything is opened
         self.settings = settings
         self.argv = argv
         # The environment as the operator gave it, minus our control variables: HUP restores it
@@ -78,7 +81,9 @@ class Master:
         self.stop_deadline: float | None = None
         self._worker_age = 0
         self._pidfile_path: str | None = None
-        self._board = HeartbeatBoard()
+        # Twice the bound: during a reload both generations are alive (see check_worker_bounds).
+        self._board = HeartbeatBoard(2 * settings.max_workers)
+        self._spawn_retry_deadline: float | None = None
         self.selector = selectors.DefaultSelector()
         self._signals: SignalQueue | None = None
         self._ready_reader, self._ready_writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -129,14 +134,14 @@ class Master:
         self.log.info("Using worker: %s", self.settings.effective_worker_class)
         if self.settings.preload_app:
             self.app = load_app(self.settings.app_uri, self.settings.pythonpath, self.settings.chdir)
-        self.update_pidfile()
+        self.update_pidfile(is_starting=True)
         self.set_title()
         # Opened once nothing above can fail: a server that never started leaves no socket.
         # A new master of an upgrade opens it when it becomes the main process.
         if self.upgrader.link is None and self.control is not None:
             self.control.open(self.selector, self)
         try:
-            self._manage_workers()
+            self._guarded(self._manage_workers)
             while not self._is_finished():
                 self._step()
         finally:
@@ -145,14 +150,29 @@ class Master:
 
     def _step(self) -> None:
         for key, _ in self.selector.select(self._select_timeout()):
-            key.data()
-        self._reap_children()
+            self._guarded(key.data)
+        self._guarded(self._reap_children)
         now = time.monotonic()
-        self._enforce_deadlines(now)
-        self.upgrader.check_deadline(now)
+        self._guarded(lambda: self._enforce_deadlines(now))
+        self._guarded(lambda: self.upgrader.check_deadline(now))
         if self.stop_deadline is None:
-            self._manage_workers()
-        self.lifecycle.tick(self, now)
+            self._guarded(self._manage_workers)
+        self._guarded(lambda: self.lifecycle.tick(self, now))
+
+    def _guarded(self, action: Any) -> None:
+        """Run one event's handling; a bug in it is logged, and the master goes on serving.
+
+        The master exits only on purpose (`stop`, which ends the loop). Only Exception is caught:
+        SystemExit and KeyboardInterrupt still end the process as they mean to.
+        """
+        try:
+            action()
+        except Exception:
+            if os.getpid() != self.pid:
+                # A forked child whose entry function leaked an exception must never run the
+                # master's loop (its own paths end in os._exit; this is the backstop).
+                os._exit(1)
+            self.log.exception("master: unexpected error handling an event; carrying on")
 
     def _select_timeout(self) -> float | None:
         deadlines = [
@@ -162,6 +182,7 @@ class Master:
             self.stop_deadline,
             self.lifecycle.next_deadline(self),
             self.upgrader.deadline,
+            self._spawn_retry_deadline,
         ]
         nearest = min((d for d in deadlines if d is not None), default=None)
         if nearest is None:
@@ -194,7 +215,9 @@ class Master:
         elif command is Command.STOP_QUICK:
             self.stop(graceful=False)
         elif command in (Command.SCALE_UP, Command.SCALE_DOWN):
-            self.set_worker_count(decisions.scaled_worker_count(self.num_workers, command))
+            refusal = self.set_worker_count(decisions.scaled_worker_count(self.num_workers, command))
+            if refusal:
+                self.log.warning("%s ignored: %s", signal.Signals(signum).name, refusal)
         elif command is Command.REOPEN_LOGS:
             reopen_logs()
             self._signal_workers(signal.SIGUSR1)
@@ -206,31 +229,69 @@ class Master:
         elif command is Command.IGNORE and signum == signal.SIGWINCH:
             self.log.debug("SIGWINCH ignored: not daemonized")
 
-    def set_worker_count(self, count: int) -> None:
+    def set_worker_count(self, count: int) -> str | None:
+        """Run `count` workers from now on; returns why not (out of bounds), or None."""
+        refusal = decisions.worker_count_refusal(count, self.settings.max_workers)
+        if refusal:
+            return refusal
         old = self.num_workers
         if count == old:
             self.log.info("worker count unchanged workers=%d", old)
-            return
+            return None
         self.num_workers = count
         self.log.info("worker count changed workers=%d previous=%d", count, old)
         call_hook(self.settings, "nworkers_changed", self, count, old)
         self.lifecycle.status_changed(self)
+        return None
 
     # ---- workers --------------------------------------------------------------------------
 
     def _manage_workers(self) -> None:
         now = time.monotonic()
+        if self._spawn_retry_deadline is not None and now < self._spawn_retry_deadline:
+            return  # the last fork failed for want of resources: give them a moment
+        self._spawn_retry_deadline = None
         actions = decisions.plan_workers(self.workers.values(), self.num_workers, self.generation)
         for action in actions:
             if isinstance(action, decisions.Spawn):
-                self._spawn_worker(action.generation)
+                if not self._try_spawn_worker(action.generation, now):
+                    break  # the rest would fail the same way
             elif isinstance(action, decisions.Retire):
                 self.retire_worker(action.pid, now)
         self.reloader.check_done()
 
+    def _try_spawn_worker(self, generation: int, now: float) -> bool:
+        """Spawn one worker; on a full heartbeat board or a failed fork say so and return False.
+
+        Board full: retiring workers still hold their slots; the next exit (SIGCHLD) frees one
+        and the loop spawns again. Fork or pipe failed (EAGAIN, ENOMEM, EMFILE …): the master
+        keeps serving with the workers it has, and retries a second later — unless the worker
+        was for a reload's new generation, which then fails as a reload (the old one serves on).
+        """
+        try:
+            self._spawn_worker(generation)
+        except BoardFull as exc:
+            self.log.warning("worker spawn postponed until a worker exits reason=%s", exc)
+            return False
+        except OSError as exc:
+            self.log.error("cannot start a worker reason=%s", exc)
+            if self.reloader.is_reloading and generation == self.generation:
+                self.reloader.revert(f"cannot start a worker: {exc}")
+            else:
+                self._spawn_retry_deadline = now + SPAWN_RETRY
+            return False
+        return True
+
     def _spawn_worker(self, generation: int) -> None:
-        self._worker_age += 1
         slot = self._board.allocate()
+        try:
+            self._fork_worker(generation, slot)
+        except BaseException:
+            self._board.release(slot)
+            raise
+
+    def _fork_worker(self, generation: int, slot: int) -> None:
+        self._worker_age += 1
         worker = worker_class_for(self.settings)(
             age=self._worker_age,
             ppid=self.pid,
@@ -423,6 +484,10 @@ class Master:
     # ---- reporting ----------------------------------------------------------------------
 
     @property
+    def board_capacity(self) -> int:
+        return self._board.capacity
+
+    @property
     def is_reloading(self) -> bool:
         return self.reloader.is_reloading
 
@@ -451,16 +516,26 @@ class Master:
 
     # ---- small effects ------------------------------------------------------------------
 
-    def update_pidfile(self) -> None:
-        """Write PIDFILE (PIDFILE.2 while an old master still runs); drop a path no longer set."""
+    def update_pidfile(self, is_starting: bool = False) -> None:
+        """Write PIDFILE (PIDFILE.2 while an old master still runs); drop a path no longer set.
+
+        At start a pidfile that cannot be written stops the server; later (HUP, promotion) it
+        is logged and the server serves on: the reload itself did not fail.
+        """
         path = self.settings.pidfile
         if path and self.master_pid:
             path = f"{path}.2"
         if self._pidfile_path and self._pidfile_path != path:
             remove_pidfile(self._pidfile_path, self.pid)
         self._pidfile_path = path or None
-        if self._pidfile_path:
+        if not self._pidfile_path:
+            return
+        try:
             write_pidfile(self._pidfile_path, self.pid)
+        except OSError as exc:
+            if is_starting:
+                raise
+            self.log.error("cannot write the pidfile path=%s reason=%s", self._pidfile_path, exc)
 
     def set_title(self) -> None:
         set_title(f"master [{self.proc_name}]")

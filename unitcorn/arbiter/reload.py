@@ -54,6 +54,7 @@ class Reloader:
         self.master.lifecycle.reload_started(self.master)
         try:
             settings = load_settings(self.master.argv, self.master.environ_orig, cwd=self.master.start_cwd)
+            check_worker_bounds(settings, self.master.board_capacity)
         except (ConfigError, UsageError) as exc:
             self.fail(f"configuration: {exc}")
             return
@@ -160,3 +161,24 @@ def apply_environment(original: Mapping[str, str], settings: Any) -> None:
     os.environ.update(settings.env)
     if settings.chdir:
         os.chdir(settings.chdir)
+
+
+def check_worker_bounds(settings: Any, board_capacity: int | None = None) -> None:
+    """Raise ConfigError unless `workers` fits under `max_workers`, and `max_workers` fits the
+    heartbeat board sized at start (`board_capacity`, None before there is one).
+
+    The board holds twice `max_workers`: during a reload the old generation serves until the
+    new one has booted, so both are alive at once.
+    """
+    bound, bound_from = settings.max_workers, settings.origin("max_workers")
+    if settings.workers > bound:
+        raise ConfigError(
+            "workers", settings.workers, settings.origin("workers"),
+            f"must be at most max_workers = {bound} (from {bound_from})",
+        )
+    if board_capacity is not None and 2 * bound > board_capacity:
+        raise ConfigError(
+            "max_workers", bound, bound_from,
+            f"cannot rise above {board_capacity // 2} (its value at start) without a restart "
+            "or an upgrade (USR2)",
+        )

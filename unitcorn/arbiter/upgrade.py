@@ -91,8 +91,16 @@ class Upgrader:
         is_detached = self.master.lifecycle.completes_upgrades()
         if complete_automatically is None:
             complete_automatically = is_detached
-        ours, theirs = socket.socketpair()
-        pid, saved_mask = fork_with_signals_blocked(decisions.HANDLED_SIGNALS)
+        try:
+            ours, theirs = socket.socketpair()
+        except OSError as exc:
+            return self._not_started(exc)
+        try:
+            pid, saved_mask = fork_with_signals_blocked(decisions.HANDLED_SIGNALS)
+        except OSError as exc:
+            ours.close()
+            theirs.close()
+            return self._not_started(exc)
         if pid:
             theirs.close()
             if is_detached:
@@ -100,8 +108,7 @@ class Upgrader:
                     pid = _read_pid(ours)  # the intermediate child tells us the new master's pid
                 except (OSError, ValueError) as exc:
                     ours.close()
-                    self.master.log.error("upgrade failed to start: %s", exc)
-                    return f"the new master could not be started: {exc}"
+                    return self._not_started(exc)
             ours.setblocking(False)
             self.master.reexec_pid = pid
             deadline = time.monotonic() + self.master.settings.upgrade_timeout
@@ -124,6 +131,12 @@ class Upgrader:
             exec_new_master(self.master, theirs, environment)
         finally:
             os._exit(1)
+
+    def _not_started(self, exc: object) -> str:
+        """Out of descriptors, memory or processes (EMFILE, ENOMEM, EAGAIN …): this upgrade
+        fails, reported to whoever asked (USR2: the log; ctl: its answer); we serve on."""
+        self.master.log.error("upgrade failed to start reason=%s", exc)
+        return f"the new master could not be started: {exc}"
 
     def _read_channel(self) -> None:
         """The new master reports "ready" once its workers serve (EOF: it died)."""

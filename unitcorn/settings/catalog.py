@@ -60,6 +60,13 @@ SETTINGS: tuple[Setting, ...] = (
         help="The number of worker processes.",
     ),
     Setting(
+        name="max_workers", section="Worker Processes", default=256, convert=c.to_int(1, 4096),
+        flags=("--max-workers",), metavar="INT", gunicorn=False,
+        help="The most workers the master will run: `workers`, TTIN and `unitcorn ctl scale` "
+        "cannot go above it, and the master's shared heartbeat memory is sized for it at start "
+        "(a reload may lower it, not raise it above its starting value).",
+    ),
+    Setting(
         name="worker_class", section="Worker Processes", default="sync",
         convert=c.to_worker_class, flags=("-k", "--worker-class"), metavar="STRING",
         help="The worker type: sync (one request at a time) or gthread (a thread pool). "

@@ -156,3 +156,17 @@ def test_next_deadline_is_the_earliest() -> None:
     assert d.next_heartbeat_deadline(workers, 0, beats.get) is None
     workers[0].kill_deadline = 101.0
     assert d.next_heartbeat_deadline(workers, 30, beats.get) == 101.0
+
+
+@pytest.mark.parametrize(
+    ("count", "max_workers", "refusal"),
+    [
+        (1, 1, None),
+        (256, 256, None),
+        (0, 256, None),  # WINCH
+        (257, 256, "workers = 257 is above max_workers = 256 (raise --max-workers)"),
+        (10**12, 256, "workers = 1000000000000 is above max_workers = 256 (raise --max-workers)"),
+    ],
+)
+def test_worker_count_refusal(count: int, max_workers: int, refusal: str | None) -> None:
+    assert d.worker_count_refusal(count, max_workers) == refusal
