@@ -739,18 +739,20 @@ def _server_from_host(environ: dict) -> None:
 
 
 def _apply_forwarded(environ: dict) -> None:
-    """Take scheme and client address from a trusted proxy's headers (the nearest hop wins)."""
+    """Take the scheme from a trusted proxy's headers (the nearest hop wins).
+
+    REMOTE_ADDR and REMOTE_PORT stay the socket peer, as in gunicorn: a client address read from
+    X-Forwarded-For or Forwarded is whatever the client put there, unless every proxy on the way
+    rewrites it, and only the application can know its proxy chain (it can read HTTP_X_FORWARDED_FOR).
+    """
     forwarded = environ.get("HTTP_FORWARDED")
     if forwarded:
         # RFC 7239: the last element was added by the proxy we trust.
         for pair in forwarded.rsplit(",", 1)[-1].split(";"):
             key, _, value = pair.strip(" \t").partition("=")
-            value = value.strip('"')
-            key = key.lower()
-            if key == "proto" and value.lower() in ("http", "https"):
-                environ["wsgi.url_scheme"] = value.lower()
-            elif key == "for" and value:
-                environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = _split_node(value)
+            value = value.strip('"').lower()
+            if key.lower() == "proto" and value in ("http", "https"):
+                environ["wsgi.url_scheme"] = value
         return
     proto = environ.get("HTTP_X_FORWARDED_PROTO")
     if proto:
@@ -759,16 +761,3 @@ def _apply_forwarded(environ: dict) -> None:
             environ["wsgi.url_scheme"] = proto
     elif environ.get("HTTP_X_FORWARDED_SSL", "").lower() == "on":
         environ["wsgi.url_scheme"] = "https"
-    client = environ.get("HTTP_X_FORWARDED_FOR")
-    if client:
-        environ["REMOTE_ADDR"] = client.rsplit(",", 1)[-1].strip(" \t")
-        environ["REMOTE_PORT"] = ""
-
-
-def _split_node(node: str) -> tuple[str, str]:
-    """Split an RFC 7239 node ("1.2.3.4:80", "[::1]:80", "unknown") into address and port."""
-    if node.startswith("["):
-        address, _, rest = node[1:].partition("]")
-        return address, rest[1:] if rest.startswith(":") else ""
-    address, _, port = node.partition(":")
-    return address, port

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from http_wire import Wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,3 +71,25 @@ def test_a_flood_of_refused_heads_leaves_worker_memory_flat(start_server) -> Non
     assert server.workers() == [worker]  # the same worker served the whole flood
     assert statuses.count(b"431") == FLOOD_REQUESTS
     assert peak - idle < ALLOWED_GROWTH_KB, (idle, peak)
+
+
+def _ask(port: int, head: bytes) -> tuple[int, bytes, bool]:
+    """Send one raw request; return (status, body, whether the server then closed)."""
+    with Wire(port) as wire:
+        wire.send(head)
+        answer = wire.read_response()
+        closed = answer.closes and wire.is_closed_by_server()
+        return answer.status, answer.body, closed
+
+
+def test_remote_addr_is_the_socket_peer_whatever_a_trusted_client_claims(start_server) -> None:
+    """127.0.0.1 is in forwarded_allow_ips by default: its forwarded-for headers used to become
+    REMOTE_ADDR unchecked (X-Forwarded-For: garbage -> REMOTE_ADDR "garbage")."""
+    server = start_server("securityapps:peer", "--workers", "1")
+    for claim in (b"X-Forwarded-For: garbage", b"Forwarded: for=1.2.3.4",
+                  b"X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https"):
+        status, body, _ = _ask(server.port, b"GET / HTTP/1.1\r\nHost: t\r\n" + claim + b"\r\n\r\n")
+        address, port, scheme = body.decode().split()
+        assert (status, address) == (200, "127.0.0.1"), claim
+        assert port.isdigit(), claim
+    assert scheme == "https"  # the scheme headers of a trusted proxy still count

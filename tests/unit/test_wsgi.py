@@ -702,16 +702,27 @@ def _scheme_and_remote(serve: Callable[..., Served], client_addr: Any, headers: 
     served.client.send(b"GET / HTTP/1.1\r\nHost: a\r\n" + headers + b"\r\n")
     served.client.read_response()
     served.finish()
-    return seen["wsgi.url_scheme"], seen["REMOTE_ADDR"]
+    return seen["wsgi.url_scheme"], seen["REMOTE_ADDR"], seen["REMOTE_PORT"]
 
 
-def test_forwarded_headers_only_from_allowed_peers(serve: Callable[..., Served]) -> None:
+def test_forwarded_scheme_only_from_allowed_peers(serve: Callable[..., Served]) -> None:
     headers = b"X-Forwarded-Proto: https\r\nX-Forwarded-For: 203.0.113.9, 198.51.100.2\r\n"
-    assert _scheme_and_remote(serve, ("10.0.0.1", 1), headers) == ("https", "198.51.100.2")
-    assert _scheme_and_remote(serve, ("10.0.0.2", 1), headers) == ("http", "10.0.0.2")
+    assert _scheme_and_remote(serve, ("10.0.0.1", 1), headers) == ("https", "10.0.0.1", "1")
+    assert _scheme_and_remote(serve, ("10.0.0.2", 1), headers) == ("http", "10.0.0.2", "1")
     forwarded = b'Forwarded: for=192.0.2.1, for="[2001:db8::1]:4711";proto=https\r\n'
-    assert _scheme_and_remote(serve, ("10.0.0.1", 1), forwarded) == ("https", "2001:db8::1")
-    assert _scheme_and_remote(serve, ("10.0.0.2", 1), forwarded) == ("http", "10.0.0.2")
+    assert _scheme_and_remote(serve, ("10.0.0.1", 1), forwarded) == ("https", "10.0.0.1", "1")
+    assert _scheme_and_remote(serve, ("10.0.0.2", 1), forwarded) == ("http", "10.0.0.2", "1")
+
+
+def test_remote_addr_is_always_the_socket_peer(serve: Callable[..., Served]) -> None:
+    """Even a trusted proxy's client-address headers are not taken: unvalidated, spoofable."""
+    for headers in (
+        b"X-Forwarded-For: garbage\r\n",
+        b"X-Forwarded-For: 1.2.3.4\r\n",
+        b"Forwarded: for=1.2.3.4:80\r\n",
+        b'Forwarded: for="<script>"\r\n',
+    ):
+        assert _scheme_and_remote(serve, ("10.0.0.1", 5), headers) == ("http", "10.0.0.1", "5")
 
 
 def test_unix_socket_peer(serve: Callable[..., Served]) -> None:

@@ -179,8 +179,10 @@ SETTINGS: tuple[Setting, ...] = (
         name="forwarded_allow_ips", section="Server Mechanics", default="127.0.0.1,::1",
         convert=c.to_ip_set, flags=("--forwarded-allow-ips",), metavar="STRING",
         env="FORWARDED_ALLOW_IPS", default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1,::1",
-        help="Comma-separated front-end addresses or networks trusted to set forwarded "
-        "headers; * trusts every peer.",
+        help="Comma-separated front-end addresses or networks trusted to set the scheme "
+        "(X-Forwarded-Proto, X-Forwarded-Ssl, Forwarded proto=); * trusts every peer. "
+        "REMOTE_ADDR is always the socket peer: the client address a proxy forwards is left "
+        "to the application (HTTP_X_FORWARDED_FOR, HTTP_FORWARDED).",
     ),
     Setting(
         name="root_path", section="Server Mechanics", default="", convert=c.to_root_path,
