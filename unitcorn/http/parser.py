@@ -71,7 +71,7 @@ class RequestParser:
         if end < 0:
             self._check_partial_head()
             return None
-        if self._max_head and end - pos > self._max_head:
+        if end - pos > self._max_head:
             raise HTTPError(431, "request head too large")
         request = parse_head(buf[pos : end + 2].decode("latin-1"), self._limits)
         self._pos = end + 4
@@ -103,16 +103,14 @@ class RequestParser:
         if BARE_CR_OR_LF.search(buf, max(pos, self._scanned), stop):
             raise HTTPError(400, "bare CR or LF in request head")
         self._scanned = stop
-        limits = self._limits
-        if limits.request_line:
-            eol = buf.find(b"\r\n", pos)
-            if eol < 0:  # not all here: a final CR may be the start of the CRLF
-                line_size = size - (stop < len(buf))
-            else:
-                line_size = eol - pos
-            if line_size > limits.request_line:
-                raise HTTPError(414, "request line too long")
-        if self._max_head and size > self._max_head:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:  # not all here: a final CR may be the start of the CRLF
+            line_size = size - (stop < len(buf))
+        else:
+            line_size = eol - pos
+        if line_size > self._limits.request_line:
+            raise HTTPError(414, "request line too long")
+        if size > self._max_head:
             raise HTTPError(431, "request head too large")
 
     def read_body(self, max_bytes: int = -1) -> bytes | None:

@@ -125,12 +125,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="limit_request_fields", section="Security", default=100,
         convert=c.to_int(0, 32768), flags=("--limit-request-fields",), metavar="INT",
-        help="The most header fields in a request, up to 32768.",
+        help="The most header fields in a request (and trailer fields after a chunked body), "
+        "up to 32768; 0 means the maximum, 32768.",
     ),
     Setting(
         name="limit_request_field_size", section="Security", default=8190, convert=c.to_int(0),
         flags=("--limit-request-field_size", "--limit-request-field-size"), metavar="INT",
-        help="The longest header field in bytes; 0 means unlimited.",
+        help="The longest header field line in bytes; 0 means the default maximum, 8190 (never "
+        "unlimited: a whole head is also refused past about limit_request_fields times this).",
     ),
     # -- Server Mechanics --
     Setting(

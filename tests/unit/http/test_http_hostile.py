@@ -7,7 +7,7 @@ import types
 import pytest
 
 from unitcorn.http.errors import HTTPError
-from unitcorn.http.parser import RequestParser
+from unitcorn.http.parser import Limits, RequestParser
 
 MANY_HEADERS = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X: y\r\n" * 10_000 + b"\r\n"
 
@@ -68,3 +68,21 @@ def test_a_refusal_frees_its_parse_at_once_without_a_collection() -> None:
         tracemalloc.stop()
         gc.enable()
     assert kept < 300_000, kept
+
+
+def test_the_whole_head_is_bounded_even_with_a_limit_at_zero() -> None:
+    """Every field under its limit, the head over the total (fields x field size): refused with
+    431 while it arrives.  With a limit at 0 there used to be no total, and it was buffered."""
+    limits = Limits(field_size=0)
+    assert limits.max_head == 4094 + 2 + 100 * (8190 + 2) + 2
+    parser = RequestParser(limits)
+    parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\n")
+    field = b"X: " + b"v" * 4000 + b"\r\n"
+    fed = 0
+    with pytest.raises(HTTPError) as caught:
+        while fed < 2 * limits.max_head:
+            parser.feed(field * 10)
+            fed += len(field) * 10
+            assert parser.next_request() is None
+    assert (caught.value.status, caught.value.reason) == (431, "request head too large")
+    assert fed <= limits.max_head + len(field) * 10
