@@ -406,6 +406,12 @@ class Connection:
         raise ClientDisconnected("client timed out")
 
     def _send_error(self, status: int, reason: str) -> None:
+        if status != 500:  # a 500 was logged with its traceback already
+            # One line per refused request.  The reason is the parser's own short text, never
+            # request bytes; quoted and capped all the same, so a line can never be forged.
+            text = reason[:120].encode("unicode_escape").decode("ascii").replace('"', '\\"')
+            peer = self._base_environ.get("REMOTE_ADDR", "")
+            log.info('invalid request peer=%s status=%d reason="%s"', peer, status, text)
         try:
             self.send(error_response(status, reason))
             # Half-close so the reply is not lost to a reset caused by unread request bytes.

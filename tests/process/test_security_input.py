@@ -93,3 +93,34 @@ def test_remote_addr_is_the_socket_peer_whatever_a_trusted_client_claims(start_s
         assert (status, address) == (200, "127.0.0.1"), claim
         assert port.isdigit(), claim
     assert scheme == "https"  # the scheme headers of a trusted proxy still count
+
+
+SMUGGLING_SHAPES = [
+    # A Content-Length in the trailer: a proxy that merges trailers would frame the next bytes.
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5\r\nhello\r\n0\r\nContent-Length: 44\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nHost: evil\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5, 5\r\n\r\nhello",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n"
+    b"Content-Length: 5\r\n\r\nhello",
+    b"get / HTTP/1.1\r\nHost: t\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_smuggling_shapes_are_refused_with_400_and_closed(start_server, worker) -> None:
+    server = start_server("httpapps:echo", "--workers", "1", "-k", worker)
+    for raw in SMUGGLING_SHAPES:
+        status, _, closed = _ask(server.port, raw)
+        assert (status, closed) == (400, True), raw
+    # Each refusal is logged once, with the peer and the reason and nothing the client sent.
+    lines = server.wait_for_log(r"invalid request peer=127\.0\.0\.1 status=400 reason=\"[^\"]+\"",
+                                count=len(SMUGGLING_SHAPES))
+    assert len(lines) == len(SMUGGLING_SHAPES)
+    assert "evil" not in server.log() and "a/b" not in server.log()
+    # The server is unharmed.
+    assert _ask(server.port, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok")[:2] == (
+        200, b"ok")
