@@ -205,7 +205,6 @@ class Connection:
         """The worker stops waiting: a client in the middle of its request is told so (408)."""
         if not self._parser.is_idle and not self._eof:
             part = "body" if self.has_head else "head"
-            log.info("request %s timed out peer=%s", part, self._base_environ["REMOTE_ADDR"])
             self._send_error(408, f"request {part} not received in time")
 
     def shut_sending(self) -> None:
@@ -291,8 +290,7 @@ class Connection:
                 if close is not None:
                     close()
             keep_alive = response.keep_alive and self._finish_body(request, body)
-        except BodyTimedOut as exc:
-            log.info("request body timed out peer=%s: %s", self._base_environ["REMOTE_ADDR"], exc)
+        except BodyTimedOut:
             if not response.head_sent:
                 response.status = "408 Request Timeout"
                 self._send_error(408, "request body not received in time")
@@ -498,6 +496,12 @@ class Connection:
         # worker closes this connection lingering, so the reply is not lost to a reset.
         self.needs_lingering_close = True
         self._send_deadline = time.monotonic() + self._options.send_timeout
+        if status != 500:  # a 500 was logged with its traceback already
+            # One line per refused request.  The reason is the parser's own short text, never
+            # request bytes; quoted and capped all the same, so a line can never be forged.
+            text = reason[:120].encode("unicode_escape").decode("ascii").replace('"', '\\"')
+            peer = self._base_environ.get("REMOTE_ADDR", "")
+            log.info('invalid request peer=%s status=%d reason="%s"', peer, status, text)
         try:
             self.send(error_response(status, reason))
         except OSError:
@@ -829,18 +833,20 @@ def _server_from_host(environ: dict) -> None:
 
 
 def _apply_forwarded(environ: dict) -> None:
-    """Take scheme and client address from a trusted proxy's headers (the nearest hop wins)."""
+    """Take the scheme from a trusted proxy's headers (the nearest hop wins).
+
+    REMOTE_ADDR and REMOTE_PORT stay the socket peer, as in gunicorn: a client address read from
+    X-Forwarded-For or Forwarded is whatever the client put there, unless every proxy on the way
+    rewrites it, and only the application can know its proxy chain (it can read HTTP_X_FORWARDED_FOR).
+    """
     forwarded = environ.get("HTTP_FORWARDED")
     if forwarded:
         # RFC 7239: the last element was added by the proxy we trust.
         for pair in forwarded.rsplit(",", 1)[-1].split(";"):
             key, _, value = pair.strip(" \t").partition("=")
-            value = value.strip('"')
-            key = key.lower()
-            if key == "proto" and value.lower() in ("http", "https"):
-                environ["wsgi.url_scheme"] = value.lower()
-            elif key == "for" and value:
-                environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = _split_node(value)
+            value = value.strip('"').lower()
+            if key.lower() == "proto" and value in ("http", "https"):
+                environ["wsgi.url_scheme"] = value
         return
     proto = environ.get("HTTP_X_FORWARDED_PROTO")
     if proto:
@@ -849,16 +855,3 @@ def _apply_forwarded(environ: dict) -> None:
             environ["wsgi.url_scheme"] = proto
     elif environ.get("HTTP_X_FORWARDED_SSL", "").lower() == "on":
         environ["wsgi.url_scheme"] = "https"
-    client = environ.get("HTTP_X_FORWARDED_FOR")
-    if client:
-        environ["REMOTE_ADDR"] = client.rsplit(",", 1)[-1].strip(" \t")
-        environ["REMOTE_PORT"] = ""
-
-
-def _split_node(node: str) -> tuple[str, str]:
-    """Split an RFC 7239 node ("1.2.3.4:80", "[::1]:80", "unknown") into address and port."""
-    if node.startswith("["):
-        address, _, rest = node[1:].partition("]")
-        return address, rest[1:] if rest.startswith(":") else ""
-    address, _, port = node.partition(":")
-    return address, port

@@ -389,6 +389,29 @@ def test_chunked_upload(serve: Callable[..., Served]) -> None:
     assert served.finish() == [True, False]
 
 
+def test_trailer_fields_never_reach_the_environ(serve: Callable[..., Served]) -> None:
+    """Trailers are discarded: one the app could mistake for a header would have skipped every
+    check a proxy made on the head."""
+    seen: dict = {}
+
+    def app(environ: dict, start_response: Callable) -> list[bytes]:
+        body = environ["wsgi.input"].read(100)
+        assert environ["wsgi.input"].read(100) == b""  # the trailers were read: the body ended
+        seen.update(environ)
+        start_response("200 OK", TEXT)
+        return [body]
+
+    served = serve(app)
+    served.client.send(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\nX-Trailer: 1\r\nAuthorization: Basic eA==\r\nContent-Type: x/y\r\n\r\n"
+    )
+    assert served.client.read_response().body == b"abc"
+    served.finish()
+    assert "HTTP_X_TRAILER" not in seen and "HTTP_AUTHORIZATION" not in seen
+    assert "CONTENT_TYPE" not in seen
+
+
 def test_input_readline_and_iteration(serve: Callable[..., Served]) -> None:
     def app(environ: dict, start_response: Callable) -> list[bytes]:
         stream = environ["wsgi.input"]
@@ -520,6 +543,21 @@ def test_app_exception_is_500_without_traceback(
     assert b"Traceback" not in response.body
     assert any("secret detail" in (record.exc_text or "") for record in caplog.records)
     assert ("response", "500 Internal Server Error", 0, True) in served.calls
+
+
+def test_each_refused_request_is_logged_once_without_its_bytes(
+    serve: Callable[..., Served], caplog: pytest.LogCaptureFixture
+) -> None:
+    def app(environ: dict, start_response: Callable) -> list[bytes]:
+        raise AssertionError("never called")
+
+    with caplog.at_level(logging.INFO, logger="unitcorn.error"):
+        served = serve(app)
+        served.client.send(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\nX-Secret: s3\r\n\r\n")
+        assert served.client.read_response().status == 400
+        served.finish()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("invalid request")]
+    assert lines == ['invalid request peer=192.0.2.7 status=400 reason="Content-Length list"']
 
 
 def test_exception_after_start_response_is_still_500(serve: Callable[..., Served]) -> None:
@@ -702,16 +740,27 @@ def _scheme_and_remote(serve: Callable[..., Served], client_addr: Any, headers: 
     served.client.send(b"GET / HTTP/1.1\r\nHost: a\r\n" + headers + b"\r\n")
     served.client.read_response()
     served.finish()
-    return seen["wsgi.url_scheme"], seen["REMOTE_ADDR"]
+    return seen["wsgi.url_scheme"], seen["REMOTE_ADDR"], seen["REMOTE_PORT"]
 
 
-def test_forwarded_headers_only_from_allowed_peers(serve: Callable[..., Served]) -> None:
+def test_forwarded_scheme_only_from_allowed_peers(serve: Callable[..., Served]) -> None:
     headers = b"X-Forwarded-Proto: https\r\nX-Forwarded-For: 203.0.113.9, 198.51.100.2\r\n"
-    assert _scheme_and_remote(serve, ("10.0.0.1", 1), headers) == ("https", "198.51.100.2")
-    assert _scheme_and_remote(serve, ("10.0.0.2", 1), headers) == ("http", "10.0.0.2")
+    assert _scheme_and_remote(serve, ("10.0.0.1", 1), headers) == ("https", "10.0.0.1", "1")
+    assert _scheme_and_remote(serve, ("10.0.0.2", 1), headers) == ("http", "10.0.0.2", "1")
     forwarded = b'Forwarded: for=192.0.2.1, for="[2001:db8::1]:4711";proto=https\r\n'
-    assert _scheme_and_remote(serve, ("10.0.0.1", 1), forwarded) == ("https", "2001:db8::1")
-    assert _scheme_and_remote(serve, ("10.0.0.2", 1), forwarded) == ("http", "10.0.0.2")
+    assert _scheme_and_remote(serve, ("10.0.0.1", 1), forwarded) == ("https", "10.0.0.1", "1")
+    assert _scheme_and_remote(serve, ("10.0.0.2", 1), forwarded) == ("http", "10.0.0.2", "1")
+
+
+def test_remote_addr_is_always_the_socket_peer(serve: Callable[..., Served]) -> None:
+    """Even a trusted proxy's client-address headers are not taken: unvalidated, spoofable."""
+    for headers in (
+        b"X-Forwarded-For: garbage\r\n",
+        b"X-Forwarded-For: 1.2.3.4\r\n",
+        b"Forwarded: for=1.2.3.4:80\r\n",
+        b'Forwarded: for="<script>"\r\n',
+    ):
+        assert _scheme_and_remote(serve, ("10.0.0.1", 5), headers) == ("http", "10.0.0.1", "5")
 
 
 def test_unix_socket_peer(serve: Callable[..., Served]) -> None:

@@ -41,6 +41,9 @@ class LengthBody:
         return buf[pos : pos + size], pos + size
 
 
+# Fields refused in a trailer section (see ChunkedBody._add_trailer).
+_FORBIDDEN_TRAILERS = frozenset(("CONTENT-LENGTH", "TRANSFER-ENCODING", "HOST"))
+
 # Chunked decoder states
 _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
 
@@ -120,10 +123,17 @@ class ChunkedBody:
 
     def _add_trailer(self, line: bytes) -> None:
         self._trailers += 1
-        if self._limits.fields and self._trailers > self._limits.fields:
+        if self._trailers > self._limits.fields:
             raise HTTPError(431, "too many trailer fields")
-        if FIELD_LINE.fullmatch(line.decode("latin-1") + "\r\n") is None:
+        match = FIELD_LINE.fullmatch(line.decode("latin-1") + "\r\n")
+        if match is None:
             raise HTTPError(400, "invalid trailer field")
+        # RFC 9110 §6.5.1: framing and routing fields have no meaning in a trailer.  Trailers are
+        # discarded (never merged into the environ), but a proxy in front may merge them: a
+        # Content-Length there is a request smuggled past whoever trusts the merged head.
+        name = match.group(1).upper()
+        if name in _FORBIDDEN_TRAILERS:
+            raise HTTPError(400, f"{name.title()} in trailer")
 
 
 def _take_line(

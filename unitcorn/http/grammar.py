@@ -24,10 +24,16 @@ _FIELD_VALUE = rf"(?:{_FIELD_VCHAR}(?:[\t -~\x80-\xff]*{_FIELD_VCHAR})?)?"
 # no control characters.  One findall parses and validates the whole block.
 FIELD_LINE = re.compile(rf"^({TOKEN}):[ \t]*({_FIELD_VALUE})[ \t]*\r\n", re.MULTILINE)
 
+# RFC 9110 §9.1: method = token, case-sensitive.  Narrower, as gunicorn is by default: no
+# lowercase letter and no "#", 3 to 20 characters.  Every registered method fits; "get" is not
+# GET (RFC 9110 §9.1), and an app comparing with "GET" must never see a variant that a front
+# proxy may have routed as something else.
+METHOD = r"[-!$%&'*+.^_`|~0-9A-Z]{3,20}"
+
 # RFC 9112 §3: request-line = method SP request-target SP HTTP-version;
 #   HTTP-version = "HTTP" "/" DIGIT "." DIGIT.  The target is checked further per form below;
 #   here it is any run of VCHAR (no whitespace, no controls, no obs-text).
-REQUEST_LINE = re.compile(rf"({TOKEN}) ([!-~]+) HTTP/([0-9])\.([0-9])")
+REQUEST_LINE = re.compile(rf"({METHOD}) ([!-~]+) HTTP/([0-9])\.([0-9])")
 
 # RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG; a "%" not followed by two hex digits is invalid.
 BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")

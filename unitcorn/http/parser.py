@@ -27,7 +27,11 @@ class RequestParser:
         self._scanned = 0  # an incomplete head was checked up to this index in _buf
         self._eof = False
         self._body: LengthBody | ChunkedBody | None = None
-        self._error: HTTPError | None = None  # once broken, the connection stays broken
+        # Once broken, the connection stays broken.  Kept as (status, reason), never as the raised
+        # exception: its traceback pins the frames it passed through (parse_head's locals, a
+        # 10,000-header list; the caller's, which hold the connection, which holds this parser),
+        # a cycle only a full collection frees, so a flood of refusals grows the worker by MBs.
+        self._error: tuple[int, str] | None = None
 
     def feed(self, data: bytes) -> None:
         """Add received bytes; b"" means the peer closed its side (EOF)."""
@@ -46,7 +50,7 @@ class RequestParser:
     def next_request(self) -> Request | None:
         """Return the next complete request head, or None if more bytes are needed."""
         if self._error is not None:
-            raise self._error
+            raise HTTPError(*self._error)
         body = self._body
         if body is not None:
             if not body.done:
@@ -55,7 +59,7 @@ class RequestParser:
         try:
             return self._next_request()
         except HTTPError as exc:
-            self._error = exc
+            self._error = (exc.status, exc.reason)
             raise
 
     def _next_request(self) -> Request | None:
@@ -67,7 +71,7 @@ class RequestParser:
         if end < 0:
             self._check_partial_head()
             return None
-        if self._max_head and end - pos > self._max_head:
+        if end - pos > self._max_head:
             raise HTTPError(431, "request head too large")
         request = parse_head(buf[pos : end + 2].decode("latin-1"), self._limits)
         self._pos = end + 4
@@ -99,16 +103,14 @@ class RequestParser:
         if BARE_CR_OR_LF.search(buf, max(pos, self._scanned), stop):
             raise HTTPError(400, "bare CR or LF in request head")
         self._scanned = stop
-        limits = self._limits
-        if limits.request_line:
-            eol = buf.find(b"\r\n", pos)
-            if eol < 0:  # not all here: a final CR may be the start of the CRLF
-                line_size = size - (stop < len(buf))
-            else:
-                line_size = eol - pos
-            if line_size > limits.request_line:
-                raise HTTPError(414, "request line too long")
-        if self._max_head and size > self._max_head:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:  # not all here: a final CR may be the start of the CRLF
+            line_size = size - (stop < len(buf))
+        else:
+            line_size = eol - pos
+        if line_size > self._limits.request_line:
+            raise HTTPError(414, "request line too long")
+        if size > self._max_head:
             raise HTTPError(431, "request head too large")
 
     def read_body(self, max_bytes: int = -1) -> bytes | None:
@@ -117,7 +119,7 @@ class RequestParser:
         b"" means the body is complete; None means more bytes are needed.
         """
         if self._error is not None:
-            raise self._error
+            raise HTTPError(*self._error)
         body = self._body
         if body is None:
             return b""
@@ -126,7 +128,7 @@ class RequestParser:
         try:
             data, self._pos = body.read(self._buf, self._pos, max_bytes, self._eof)
         except HTTPError as exc:
-            self._error = exc
+            self._error = (exc.status, exc.reason)
             raise
         return data
 

@@ -152,12 +152,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="limit_request_fields", section="Security", default=100,
         convert=c.to_int(0, 32768), flags=("--limit-request-fields",), metavar="INT",
-        help="The most header fields in a request, up to 32768.",
+        help="The most header fields in a request (and trailer fields after a chunked body), "
+        "up to 32768; 0 means the maximum, 32768.",
     ),
     Setting(
         name="limit_request_field_size", section="Security", default=8190, convert=c.to_int(0),
         flags=("--limit-request-field_size", "--limit-request-field-size"), metavar="INT",
-        help="The longest header field in bytes; 0 means unlimited.",
+        help="The longest header field line in bytes; 0 means the default maximum, 8190 (never "
+        "unlimited: a whole head is also refused past about limit_request_fields times this).",
     ),
     # -- Server Mechanics --
     Setting(
@@ -206,8 +208,10 @@ SETTINGS: tuple[Setting, ...] = (
         name="forwarded_allow_ips", section="Server Mechanics", default="127.0.0.1,::1",
         convert=c.to_ip_set, flags=("--forwarded-allow-ips",), metavar="STRING",
         env="FORWARDED_ALLOW_IPS", default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1,::1",
-        help="Comma-separated front-end addresses or networks trusted to set forwarded "
-        "headers; * trusts every peer.",
+        help="Comma-separated front-end addresses or networks trusted to set the scheme "
+        "(X-Forwarded-Proto, X-Forwarded-Ssl, Forwarded proto=); * trusts every peer. "
+        "REMOTE_ADDR is always the socket peer: the client address a proxy forwards is left "
+        "to the application (HTTP_X_FORWARDED_FOR, HTTP_FORWARDED).",
     ),
     Setting(
         name="root_path", section="Server Mechanics", default="", convert=c.to_root_path,

@@ -83,13 +83,21 @@ def test_endless_head_is_refused_without_unbounded_buffering() -> None:
     assert limits.max_head < 200
 
 
-def test_zero_limits_mean_unlimited() -> None:
+def test_zero_limits_mean_the_maximum_never_unlimited() -> None:
+    """0 used to switch a limit off, and the whole-head bound with it: a head was buffered
+    without end.  Now 0 is gunicorn's maximum: 8190-byte line, 32768 fields, 8190-byte field."""
     limits = Limits(request_line=0, fields=0, field_size=0)
-    head = b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: a\r\n"
-    head += b"".join(b"X-%d: %s\r\n" % (i, b"v" * 10000) for i in range(150))
-    request = _parser(head + b"\r\n", limits).next_request()
-    assert request is not None and len(request.headers) == 151
-    assert limits.max_head == 0
+    assert (limits.request_line, limits.fields, limits.field_size) == (8190, 32768, 8190)
+    assert limits.max_head == 8192 + 32768 * 8192 + 2
+    line = b"GET /" + b"a" * 8176 + b" HTTP/1.1"
+    assert len(line) == 8190
+    field = b"X: " + b"v" * 8187
+    request = _parser(line + b"\r\nHost: a\r\n" + field + b"\r\n\r\n", limits).next_request()
+    assert request is not None and len(request.headers) == 2
+    assert _status(b"GET /" + b"a" * 8177 + b" HTTP/1.1\r\nHost: a\r\n\r\n", limits) == 414
+    assert _status(b"GET / HTTP/1.1\r\nHost: a\r\n" + field + b"v\r\n\r\n", limits) == 431
+    many = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X: y\r\n" * 32768 + b"\r\n"
+    assert _status(many, limits) == 431
 
 
 def test_trailer_limits_apply() -> None:
