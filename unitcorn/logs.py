@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
+import stat
 import sys
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 ERROR_LOGGER = "unitcorn.error"
@@ -157,3 +161,46 @@ def close_logging() -> None:
 
 def access_enabled() -> bool:
     return bool(logging.getLogger(ACCESS_LOGGER).handlers)
+
+
+def log_descriptors(candidates: Iterable[int]) -> set[int]:
+    """The descriptors logging writes to, which a forked worker must keep open.
+
+    Every handler of every logger counts (an app's or a config file's FileHandler too), and so
+    does journald's socket among `candidates`: libsystemd opens it on the first entry and keeps
+    its number forever; closed and reused, the next entry would go to whatever took the number.
+    """
+    found: set[int] = set()
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):  # placeholders have none
+            for name in ("stream", "socket", "sock"):  # StreamHandler, SysLogHandler, SocketHandler
+                with contextlib.suppress(AttributeError, OSError, ValueError):
+                    fd = getattr(handler, name).fileno()
+                    if fd >= 0:
+                        found.add(fd)
+    found.update(fd for fd in candidates if _is_unnamed_datagram_socket(fd))
+    return found
+
+
+def _is_unnamed_datagram_socket(fd: int) -> bool:
+    """libsystemd's journal socket is the only AF_UNIX datagram socket neither bound nor
+    connected that a master holds (sd_notify messages use a socket each, closed at once). Such a
+    socket can only send to paths the worker could reach with a socket of its own: keeping it
+    hands the worker nothing."""
+    try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return False
+    except OSError:
+        return False
+    sock = socket.socket(fileno=fd)
+    try:
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_DGRAM or sock.getsockname():
+            return False
+        try:
+            sock.getpeername()
+        except OSError:
+            return True
+        return False
+    finally:
+        sock.detach()  # the descriptor is not ours to close

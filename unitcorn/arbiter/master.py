@@ -22,6 +22,7 @@ from unitcorn.app import load_app
 from unitcorn.arbiter import decisions
 from unitcorn.arbiter.control import ControlServer
 from unitcorn.arbiter.decisions import Command, WorkerHandle
+from unitcorn.arbiter.descriptors import close_all_but, worker_descriptors
 from unitcorn.arbiter.heartbeat import HeartbeatBoard
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
 from unitcorn.arbiter.reload import Reloader
@@ -258,6 +259,8 @@ class Master:
         code = 1
         try:
             self.become_child()
+            # Before any hook or app code: the worker must never hold the master's channels.
+            close_all_but(worker_descriptors(worker.listeners, worker.boot_fd, worker.life_fd))
             worker.pid = os.getpid()
             call_hook(self.settings, "post_fork", self, worker)
             code = worker.run()
