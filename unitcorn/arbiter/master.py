@@ -80,6 +80,10 @@ class Master:
         self._worker_age = 0
         self._pidfile_path: str | None = None
         self._board = HeartbeatBoard()
+        # Back-off after workers that died before booting (see decisions.spawn_delay).
+        self._boot_failures = decisions.BootFailures(generation=self.generation)
+        self._spawn_deadline: float | None = None
+        self._spawn_delay_logged: float | None = None
         self.selector = selectors.DefaultSelector()
         self._signals: SignalQueue | None = None
         self._ready_reader, self._ready_writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -163,6 +167,7 @@ class Master:
             self.stop_deadline,
             self.lifecycle.next_deadline(self),
             self.upgrader.deadline,
+            self._spawn_deadline if self.stop_deadline is None else None,
         ]
         nearest = min((d for d in deadlines if d is not None), default=None)
         if nearest is None:
@@ -222,12 +227,50 @@ class Master:
     def _manage_workers(self) -> None:
         now = time.monotonic()
         actions = decisions.plan_workers(self.workers.values(), self.num_workers, self.generation)
+        may_spawn = self._may_spawn(now, any(isinstance(a, decisions.Spawn) for a in actions))
         for action in actions:
             if isinstance(action, decisions.Spawn):
-                self._spawn_worker(action.generation)
+                if may_spawn:
+                    self._spawn_worker(action.generation)
             elif isinstance(action, decisions.Retire):
                 self.retire_worker(action.pid, now)
         self.reloader.check_done()
+
+    def _may_spawn(self, now: float, is_wanted: bool) -> bool:
+        """Whether the back-off after boot failures lets workers be spawned now; the loop's
+        select timeout includes the deadline, so the spawn happens when it passes."""
+        failures = decisions.for_generation(self._boot_failures, self.generation)
+        if failures is not self._boot_failures:  # a reload: its workers get a fresh start
+            self._boot_failures = failures
+            self._spawn_deadline = None
+        if self._spawn_deadline is not None and now >= self._spawn_deadline:
+            self._spawn_deadline = None
+        if self._spawn_deadline is None:
+            return True
+        if is_wanted and self._spawn_delay_logged != self._spawn_deadline:
+            self._spawn_delay_logged = self._spawn_deadline  # once per step, not per loop turn
+            self.log.warning(
+                "spawn delayed seconds=%.1f reason=boot-failures count=%d",
+                decisions.spawn_delay(failures),
+                failures.count,
+            )
+        return False
+
+    def _count_boot_failure(self, handle: WorkerHandle) -> None:
+        """Before its slot is released (it holds the request count): did `handle` fail to boot?"""
+        now = time.monotonic()
+        failures = decisions.after_worker_exit(
+            self._boot_failures,
+            handle,
+            lambda w: self._board.requests_served(w.slot),
+            self.workers.values(),
+            self.generation,
+            now,
+        )
+        if failures != self._boot_failures:
+            delay = decisions.spawn_delay(failures)
+            self._spawn_deadline = now + delay if delay else None
+        self._boot_failures = failures
 
     def _spawn_worker(self, generation: int) -> None:
         self._worker_age += 1
@@ -345,6 +388,7 @@ class Master:
             handle = self.workers.pop(pid, None)
             if handle is None:
                 continue
+            self._count_boot_failure(handle)
             self._board.release(handle.slot)
             self._on_worker_exit(handle, decisions.classify_exit(status))
 
