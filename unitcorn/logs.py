@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
+import stat
 import sys
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 ERROR_LOGGER = "unitcorn.error"
@@ -38,12 +43,81 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-class ReopenableFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+# A handler that cannot write (a full disk) says so at most this often, with the lines it lost.
+FAILURE_REPORT_INTERVAL = 10.0
+
+
+class FailureReport:
+    """Reports records a handler could not write: the first at once, then at most once per
+    `interval`, counting what was lost meanwhile. logging's own `handleError` prints a traceback
+    per record: a busy server on a full disk wrote 23 MB of them to stderr in 10 s.
+
+    The report goes to stderr (where logging's tracebacks went), written directly: through a
+    logger it could land in the very handler that is failing.
+    """
+
+    def __init__(self, target: str, interval: float = FAILURE_REPORT_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic, stream: TextIO | None = None) -> None:
+        self.target = target
+        self.interval = interval
+        self.clock = clock
+        self.stream = stream
+        self.lost = 0
+        self.last_error = ""
+        self.next_report = float("-inf")
+
+    def failed(self, error: BaseException | None) -> None:
+        """One record was lost to `error`; report now if the interval allows."""
+        self.lost += 1
+        self.last_error = _describe(error)
+        now = self.clock()
+        if now >= self.next_report:
+            self.next_report = now + self.interval
+            self.report()
+
+    def report(self) -> None:
+        """Say what was lost since the last report (nothing if nothing was)."""
+        if not self.lost:
+            return
+        line = (f"log write failed pid={os.getpid()} path={self.target} error={self.last_error} "
+                f"lines_lost={self.lost} next_report_in={self.interval:g}s\n")
+        self.lost = 0
+        stream = self.stream or sys.stderr
+        try:
+            stream.write(line)
+            stream.flush()
+        except Exception:  # noqa: BLE001 - stderr is on the full disk too: nothing left to tell
+            pass
+
+
+def _describe(error: BaseException | None) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return f"{type(error).__name__}: {error}" if error is not None else "unknown"
+
+
+class _ReportsFailures:
+    """Mixin for the handlers unitcorn installs: throttled reports instead of a traceback each."""
+
+    failures: FailureReport
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.failures.failed(sys.exc_info()[1])
+
+
+class StreamHandler(_ReportsFailures, logging.StreamHandler):  # type: ignore[type-arg]
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.failures = FailureReport(f"<{getattr(stream, 'name', 'stream')}>")
+
+
+class ReopenableFileHandler(_ReportsFailures, logging.StreamHandler):  # type: ignore[type-arg]
     """A file handler that can reopen its path after logrotate moved the file away."""
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
         super().__init__(self._open())
+        self.failures = FailureReport(self.path)
 
     def _open(self) -> TextIO:
         return open(self.path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
@@ -65,6 +139,7 @@ class ReopenableFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
         _close_quietly(old)
 
     def close(self) -> None:
+        self.failures.report()  # lines lost since the last report
         self.acquire()
         try:
             if self.stream and not self.stream.closed:
@@ -85,7 +160,7 @@ def _close_quietly(stream: TextIO) -> None:
 
 def _handler_for(target: str, default_stream: TextIO) -> logging.Handler:
     if target == "-":
-        return logging.StreamHandler(default_stream)
+        return StreamHandler(default_stream)
     return ReopenableFileHandler(target)
 
 
@@ -96,10 +171,14 @@ def _journal_handler() -> logging.Handler | None:
     if not journal.stderr_is_journal():
         return None
     if journal.journal_available():
-        handler: logging.Handler = journal.JournalHandler()
+
+        class JournalHandler(_ReportsFailures, journal.JournalHandler):
+            failures = FailureReport("journal")
+
+        handler: logging.Handler = JournalHandler()
         handler.addFilter(_ContextFilter())
         return handler
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StreamHandler(sys.stderr)
     handler.setFormatter(journal.PriorityPrefixFormatter("%(message)s"))
     return handler
 
@@ -157,3 +236,46 @@ def close_logging() -> None:
 
 def access_enabled() -> bool:
     return bool(logging.getLogger(ACCESS_LOGGER).handlers)
+
+
+def log_descriptors(candidates: Iterable[int]) -> set[int]:
+    """The descriptors logging writes to, which a forked worker must keep open.
+
+    Every handler of every logger counts (an app's or a config file's FileHandler too), and so
+    does journald's socket among `candidates`: libsystemd opens it on the first entry and keeps
+    its number forever; closed and reused, the next entry would go to whatever took the number.
+    """
+    found: set[int] = set()
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):  # placeholders have none
+            for name in ("stream", "socket", "sock"):  # StreamHandler, SysLogHandler, SocketHandler
+                with contextlib.suppress(AttributeError, OSError, ValueError):
+                    fd = getattr(handler, name).fileno()
+                    if fd >= 0:
+                        found.add(fd)
+    found.update(fd for fd in candidates if _is_unnamed_datagram_socket(fd))
+    return found
+
+
+def _is_unnamed_datagram_socket(fd: int) -> bool:
+    """libsystemd's journal socket is the only AF_UNIX datagram socket neither bound nor
+    connected that a master holds (sd_notify messages use a socket each, closed at once). Such a
+    socket can only send to paths the worker could reach with a socket of its own: keeping it
+    hands the worker nothing."""
+    try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return False
+    except OSError:
+        return False
+    sock = socket.socket(fileno=fd)
+    try:
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_DGRAM or sock.getsockname():
+            return False
+        try:
+            sock.getpeername()
+        except OSError:
+            return True
+        return False
+    finally:
+        sock.detach()  # the descriptor is not ours to close

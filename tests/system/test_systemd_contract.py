@@ -499,6 +499,36 @@ def test_systemctl_stop_after_an_upgrade_still_drains(ct) -> None:
     assert "SIGKILL" not in "\n".join(messages(entries))
 
 
+# ---- what a worker can say to systemd -------------------------------------------------------
+
+def test_a_worker_cannot_speak_for_the_service(ct) -> None:
+    """NOTIFY_SOCKET is gone from a worker's os.environ but not from /proc/self/environ (the
+    exec-time snapshot); what protects the service is NotifyAccess=main: systemd rejects, and
+    logs, every message from a pid that is not the main process."""
+    name, port = "uc-forge", 9112
+    forging = (f"ExecStart=\nExecStart=/usr/bin/python3 -m unitcorn -c /etc/unitcorn/{name}.conf.py "
+               "securityapps:forge_notify\n")
+    with service(ct, name, config(port), extra=forging):
+        before = ct.show(name, "MainPID", "StatusText")
+        code, body = curl(ct, port)
+        assert code == 200, body
+        answer = json.loads(body)
+        worker = str(answer["pid"])
+        assert worker != before["MainPID"]
+        assert answer == {"pid": answer["pid"], "in_os_environ": False, "in_proc_environ": True,
+                          "sent": True}
+        rejection = (f"Got notification message from PID {worker}, but reception only permitted "
+                     f"for main PID {before['MainPID']}")
+        ct.wait_for(lambda: any(rejection in m for m in messages(ct.journal(name))), 10,
+                    "systemd's rejection of the worker's message")
+        after = ct.show(name, "MainPID", "StatusText", "ActiveState")
+        assert after["MainPID"] == before["MainPID"]
+        assert after["ActiveState"] == "active"
+        assert "forged" not in after["StatusText"]
+        assert after["StatusText"].startswith("workers 2/2 booted")
+        assert is_alive(ct, after["MainPID"])
+
+
 # ---- journald -----------------------------------------------------------------------------
 
 def test_journal_entries_carry_native_fields(ct) -> None:

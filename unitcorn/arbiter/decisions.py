@@ -205,3 +205,66 @@ def worker_count_refusal(count: int, max_workers: int) -> str | None:
     if count > max_workers:
         return f"workers = {count} is above max_workers = {max_workers} (raise --max-workers)"
     return None
+
+
+# ---- back-off after boot failures ------------------------------------------------------
+
+# A worker that dies before it booted (a segfault at import, say; exits 3 and 4 halt instead)
+# would otherwise be replaced at once, hundreds of times a second. Each boot failure in a row
+# doubles the wait before the next spawn: 0.1 s, 0.2 s, … at most 10 s.
+SPAWN_DELAY_FIRST = 0.1
+SPAWN_DELAY_MAX = 10.0
+# What proves the app can run again, and ends the back-off: a worker spawned after the last
+# failure booted and served a request, or booted and stayed up this long (an idle server).
+PROVEN_AFTER = 10.0
+
+
+@dataclass(frozen=True)
+class BootFailures:
+    """Boot failures in a row within one generation (a reload starts a fresh count)."""
+
+    count: int = 0
+    last_at: float = float("-inf")  # monotonic time of the latest one
+    generation: int = 0
+
+
+def spawn_delay(failures: BootFailures) -> float:
+    """How long to wait before the next spawn."""
+    if failures.count <= 0:
+        return 0.0
+    # Capped exponent: the count keeps growing in a crash loop, 2 ** count must not overflow.
+    return min(SPAWN_DELAY_MAX, SPAWN_DELAY_FIRST * 2 ** min(failures.count - 1, 64))
+
+
+def for_generation(failures: BootFailures, generation: int) -> BootFailures:
+    """A reload brings new settings or code: its workers get a fresh start."""
+    return failures if failures.generation == generation else BootFailures(generation=generation)
+
+
+def is_proven(worker: WorkerHandle, requests_served: int, now: float) -> bool:
+    return worker.is_booted and (requests_served >= 1 or now - worker.spawned_at >= PROVEN_AFTER)
+
+
+def after_worker_exit(
+    failures: BootFailures,
+    exited: WorkerHandle,
+    served: Callable[[WorkerHandle], int],
+    alive: Iterable[WorkerHandle],
+    generation: int,
+    now: float,
+) -> BootFailures:
+    """Count `exited` if it failed to boot, after forgetting failures a worker since disproved.
+
+    Only workers spawned after the latest failure prove anything: a worker that has served for
+    a week says nothing about whether the next one can import the app.
+    """
+    failures = for_generation(failures, generation)
+    if any(
+        w.spawned_at > failures.last_at and is_proven(w, served(w), now) for w in (exited, *alive)
+    ):
+        failures = BootFailures(generation=generation)
+    # A worker told to go before it booted (TTOU, the rest of a failed reload) did not fail,
+    # and a worker of an older generation is not replaced.
+    if exited.is_booted or exited.is_retiring or exited.generation != generation:
+        return failures
+    return BootFailures(failures.count + 1, now, generation)

@@ -22,6 +22,7 @@ from unitcorn.app import load_app
 from unitcorn.arbiter import decisions
 from unitcorn.arbiter.control import ControlServer
 from unitcorn.arbiter.decisions import Command, WorkerHandle
+from unitcorn.arbiter.descriptors import close_all_but, worker_descriptors
 from unitcorn.arbiter.heartbeat import BoardFull, HeartbeatBoard
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
 from unitcorn.arbiter.reload import Reloader, check_worker_bounds
@@ -84,6 +85,10 @@ class Master:
         # Twice the bound: during a reload both generations are alive (see check_worker_bounds).
         self._board = HeartbeatBoard(2 * settings.max_workers)
         self._spawn_retry_deadline: float | None = None
+        # Back-off after workers that died before booting (see decisions.spawn_delay).
+        self._boot_failures = decisions.BootFailures(generation=self.generation)
+        self._spawn_deadline: float | None = None
+        self._spawn_delay_logged: float | None = None
         self.selector = selectors.DefaultSelector()
         self._signals: SignalQueue | None = None
         self._ready_reader, self._ready_writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -183,6 +188,7 @@ class Master:
             self.lifecycle.next_deadline(self),
             self.upgrader.deadline,
             self._spawn_retry_deadline,
+            self._spawn_deadline if self.stop_deadline is None else None,
         ]
         nearest = min((d for d in deadlines if d is not None), default=None)
         if nearest is None:
@@ -252,10 +258,13 @@ class Master:
             return  # the last fork failed for want of resources: give them a moment
         self._spawn_retry_deadline = None
         actions = decisions.plan_workers(self.workers.values(), self.num_workers, self.generation)
+        may_spawn = self._may_spawn(now, any(isinstance(a, decisions.Spawn) for a in actions))
         for action in actions:
             if isinstance(action, decisions.Spawn):
+                if not may_spawn:
+                    continue
                 if not self._try_spawn_worker(action.generation, now):
-                    break  # the rest would fail the same way
+                    may_spawn = False  # the rest would fail the same way
             elif isinstance(action, decisions.Retire):
                 self.retire_worker(action.pid, now)
         self.reloader.check_done()
@@ -281,6 +290,42 @@ class Master:
                 self._spawn_retry_deadline = now + SPAWN_RETRY
             return False
         return True
+
+    def _may_spawn(self, now: float, is_wanted: bool) -> bool:
+        """Whether the back-off after boot failures lets workers be spawned now; the loop's
+        select timeout includes the deadline, so the spawn happens when it passes."""
+        failures = decisions.for_generation(self._boot_failures, self.generation)
+        if failures is not self._boot_failures:  # a reload: its workers get a fresh start
+            self._boot_failures = failures
+            self._spawn_deadline = None
+        if self._spawn_deadline is not None and now >= self._spawn_deadline:
+            self._spawn_deadline = None
+        if self._spawn_deadline is None:
+            return True
+        if is_wanted and self._spawn_delay_logged != self._spawn_deadline:
+            self._spawn_delay_logged = self._spawn_deadline  # once per step, not per loop turn
+            self.log.warning(
+                "spawn delayed seconds=%.1f reason=boot-failures count=%d",
+                decisions.spawn_delay(failures),
+                failures.count,
+            )
+        return False
+
+    def _count_boot_failure(self, handle: WorkerHandle) -> None:
+        """Before its slot is released (it holds the request count): did `handle` fail to boot?"""
+        now = time.monotonic()
+        failures = decisions.after_worker_exit(
+            self._boot_failures,
+            handle,
+            lambda w: self._board.requests_served(w.slot),
+            self.workers.values(),
+            self.generation,
+            now,
+        )
+        if failures != self._boot_failures:
+            delay = decisions.spawn_delay(failures)
+            self._spawn_deadline = now + delay if delay else None
+        self._boot_failures = failures
 
     def _spawn_worker(self, generation: int) -> None:
         slot = self._board.allocate()
@@ -319,6 +364,8 @@ class Master:
         code = 1
         try:
             self.become_child()
+            # Before any hook or app code: the worker must never hold the master's channels.
+            close_all_but(worker_descriptors(worker.listeners, worker.boot_fd, worker.life_fd))
             worker.pid = os.getpid()
             call_hook(self.settings, "post_fork", self, worker)
             code = worker.run()
@@ -403,6 +450,7 @@ class Master:
             handle = self.workers.pop(pid, None)
             if handle is None:
                 continue
+            self._count_boot_failure(handle)
             self._board.release(handle.slot)
             self._on_worker_exit(handle, decisions.classify_exit(status))
 

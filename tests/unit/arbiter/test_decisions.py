@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from unitcorn.arbiter import decisions as d
-from unitcorn.arbiter.decisions import Command, WorkerHandle
+from unitcorn.arbiter.decisions import BootFailures, Command, WorkerHandle
 
 
 @pytest.mark.parametrize(
@@ -170,3 +170,75 @@ def test_next_deadline_is_the_earliest() -> None:
 )
 def test_worker_count_refusal(count: int, max_workers: int, refusal: str | None) -> None:
     assert d.worker_count_refusal(count, max_workers) == refusal
+
+
+# ---- back-off after boot failures ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "delay"),
+    [(0, 0.0), (1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (7, 6.4), (8, 10.0), (9, 10.0), (10_000, 10.0)],
+)
+def test_spawn_delay_doubles_from_a_tenth_to_ten_seconds(count: int, delay: float) -> None:
+    assert d.spawn_delay(BootFailures(count)) == pytest.approx(delay)
+
+
+def _handle(pid: int, *, spawned_at: float = 100.0, booted: bool = False, generation: int = 1,
+            retiring: bool = False) -> WorkerHandle:
+    handle = WorkerHandle(pid, pid, generation, pid, spawned_at, is_booted=booted)
+    if retiring:
+        handle.retire_deadline = spawned_at + 30
+    return handle
+
+
+# (failures before, the exited worker, its requests, other workers alive, their requests, now,
+#  count after)
+BACKOFF_CASES = [
+    ("boot failure counts", BootFailures(0, generation=1), _handle(1), 0, [], 0, 100.5, 1),
+    ("failures accumulate", BootFailures(3, 99.0, 1), _handle(1), 0, [], 0, 100.5, 4),
+    ("booted then died: not a boot failure", BootFailures(3, 99.0, 1),
+     _handle(1, booted=True), 0, [], 0, 100.5, 3),
+    ("booted and served after the last failure: reset", BootFailures(3, 99.0, 1),
+     _handle(1, booted=True), 1, [], 0, 100.5, 0),
+    ("booted and lived 10 s after the last failure: reset", BootFailures(3, 99.0, 1),
+     _handle(1, booted=True), 0, [], 0, 110.0, 0),
+    ("booted, lived 9 s, served nothing: no proof", BootFailures(3, 99.0, 1),
+     _handle(1, booted=True), 0, [], 0, 109.0, 3),
+    ("a proven worker alive resets, then this failure counts", BootFailures(3, 99.0, 1),
+     _handle(1), 0, [_handle(2, booted=True)], 5, 100.5, 1),
+    ("a worker older than the last failure proves nothing", BootFailures(3, 99.0, 1),
+     _handle(1), 0, [_handle(2, spawned_at=10.0, booted=True)], 5000, 100.5, 4),
+    ("an unbooted worker alive proves nothing", BootFailures(3, 99.0, 1),
+     _handle(1), 0, [_handle(2, spawned_at=99.5)], 0, 120.0, 4),
+    ("retired before booting: not a failure", BootFailures(3, 99.0, 1),
+     _handle(1, retiring=True), 0, [], 0, 100.5, 3),
+    ("a new generation starts afresh", BootFailures(5, 99.0, 1),
+     _handle(1, generation=2), 0, [], 0, 100.5, 1),
+    ("an old generation's failure is not counted", BootFailures(5, 99.0, 2),
+     _handle(1, generation=1), 0, [], 0, 100.5, 5),
+]
+
+
+@pytest.mark.parametrize(
+    ("failures", "exited", "exited_served", "alive", "alive_served", "now", "count"),
+    [case[1:] for case in BACKOFF_CASES],
+    ids=[case[0] for case in BACKOFF_CASES],
+)
+def test_boot_failures_after_a_worker_exit(failures, exited, exited_served, alive, alive_served,
+                                           now, count) -> None:
+    generation = max([exited.generation, failures.generation])
+
+    def served(worker: WorkerHandle) -> int:
+        return exited_served if worker is exited else alive_served
+
+    after = d.after_worker_exit(failures, exited, served, alive, generation, now)
+    assert after.count == count
+    assert after.generation == generation
+    if count > failures.count or (count == 1 and failures.count != 0):
+        assert after.last_at == now
+
+
+def test_a_reload_forgets_the_failures_of_the_generation_before() -> None:
+    failures = BootFailures(6, 50.0, generation=3)
+    assert d.for_generation(failures, 3) is failures
+    assert d.for_generation(failures, 4) == BootFailures(generation=4)
