@@ -1,9 +1,9 @@
 """What every worker does: boot (privileges, signals, app), beat, and exit with a meaningful code.
 
-Signals in a worker: TERM finishes the current request then exits 0; INT and QUIT exit now (the
-worker_int hook runs); ABRT is the master's "you missed your heartbeat" (worker_abort, exit 1);
-USR1 reopens log files; HUP is ignored, because `systemctl kill -s HUP` signals the whole cgroup
-and must not kill workers. The master's death shows up as EOF on the life pipe.
+Signals in a worker: TERM retires (docs/SIGNALS.md: no kept-alive client loses a request) then
+exits 0; INT and QUIT exit now (the worker_int hook runs); ABRT is the master's "you missed your
+heartbeat" (worker_abort, exit 1); USR1 reopens log files; HUP is ignored, because `systemctl
+kill -s HUP` signals the whole cgroup and must not kill workers. The master's death shows up as EOF on the life pipe.
 """
 
 from __future__ import annotations
