@@ -84,7 +84,6 @@ class Master:
         self._pidfile_path: str | None = None
         # Twice the bound: during a reload both generations are alive (see check_worker_bounds).
         self._board = HeartbeatBoard(2 * settings.max_workers)
-        self._spawn_retry_deadline: float | None = None
         # Back-off after workers that died before booting (see decisions.spawn_delay).
         self._boot_failures = decisions.BootFailures(generation=self.generation)
         self._spawn_deadline: float | None = None
@@ -187,7 +186,6 @@ class Master:
             self.stop_deadline,
             self.lifecycle.next_deadline(self),
             self.upgrader.deadline,
-            self._spawn_retry_deadline,
             self._spawn_deadline if self.stop_deadline is None else None,
         ]
         nearest = min((d for d in deadlines if d is not None), default=None)
@@ -254,9 +252,6 @@ class Master:
 
     def _manage_workers(self) -> None:
         now = time.monotonic()
-        if self._spawn_retry_deadline is not None and now < self._spawn_retry_deadline:
-            return  # the last fork failed for want of resources: give them a moment
-        self._spawn_retry_deadline = None
         actions = decisions.plan_workers(self.workers.values(), self.num_workers, self.generation)
         may_spawn = self._may_spawn(now, any(isinstance(a, decisions.Spawn) for a in actions))
         for action in actions:
@@ -287,7 +282,8 @@ class Master:
             if self.reloader.is_reloading and generation == self.generation:
                 self.reloader.revert(f"cannot start a worker: {exc}")
             else:
-                self._spawn_retry_deadline = now + SPAWN_RETRY
+                # The same wait as a back-off step, already explained by the line above.
+                self._spawn_deadline = self._spawn_delay_logged = now + SPAWN_RETRY
             return False
         return True
 

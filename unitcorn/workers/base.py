@@ -3,7 +3,8 @@
 Signals in a worker: TERM retires (docs/SIGNALS.md: no kept-alive client loses a request) then
 exits 0; INT and QUIT exit now (the worker_int hook runs); ABRT is the master's "you missed your
 heartbeat" (worker_abort, exit 1); USR1 reopens log files; HUP is ignored, because `systemctl
-kill -s HUP` signals the whole cgroup and must not kill workers. The master's death shows up as EOF on the life pipe.
+kill -s HUP` signals the whole cgroup and must not kill workers. The master's death shows up as
+EOF on the life pipe.
 """
 
 from __future__ import annotations
