@@ -1,22 +1,22 @@
 """The gthread worker: one epoll loop owns accept and idle connections; a thread pool runs the app.
 
 How a request travels, and why:
-- The main thread accepts, and reads request heads without ever blocking
-  (`Connection.receive_nowait`): a client sending its head slowly holds a buffer in the loop,
-  never a thread, and is dropped when its head deadline passes.
+- The main thread accepts, and reads request heads (and bodies up to 64 KiB) without ever
+  blocking (`Connection.receive_nowait`): a client sending its request slowly holds a buffer in
+  the loop, never a thread, and is dropped (408) when its head or body deadline passes.
 - A connection with a complete head goes to a pool thread, which answers it and every request the
   client pipelined behind it.  Connections sit in epoll with EPOLLONESHOT, so the thread that
   finished re-arms a kept-alive connection itself (epoll_ctl is thread-safe): handing it back to
   the loop is one system call, with no queue, no wake-up and no second thread hop.
 - With `--threads 1` there is no pool: a pool of one thread runs one request at a time just like
   the loop would, only with two thread switches per request.  The loop answers the request
-  itself, then goes back to its other connections — a sync worker that keeps many keep-alive
-  connections and serves whichever is ready.  Heartbeats then come between requests, as in sync.
+  itself, then goes back to its other connections: that is the sync worker.
 
 Connections are counted against `worker_connections`; at the limit the listeners leave the epoll
-set until one closes.  TERM (or max_requests) drains: stop accepting, close idle connections, let
-requests in flight finish (announcing `Connection: close`), then exit 0 — the master kills us if
-that outlasts its graceful timeout.
+set until one closes.  Every client has deadlines (head, body, send) apart from the heartbeat
+`timeout`.  TERM (or max_requests) retires the worker without costing a kept-alive client its
+next request: see `_drain`.  A close while the client may still be sending lingers (see
+`Connection.needs_lingering_close`).
 """
 
 from __future__ import annotations
