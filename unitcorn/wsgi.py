@@ -36,7 +36,7 @@ _JOIN_LIMIT = 1 << 16
 _MAX_BUFFERS = 512  # per sendmsg(); Linux refuses more than IOV_MAX (1024)
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)
 # A response must get at least this many bytes into the client every send_timeout seconds.
-SEND_PROGRESS = 1 << 16
+_SEND_PROGRESS = 1 << 16
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -52,7 +52,7 @@ class WSGIOptions:
     server_software: str = "unitcorn"
     head_timeout: float = 30.0  # a head, once begun, must arrive whole within this
     body_timeout: float = 60.0  # a request body must arrive whole within this after its head
-    send_timeout: float = 30.0  # a response must move SEND_PROGRESS bytes within this
+    send_timeout: float = 30.0  # a response must move _SEND_PROGRESS bytes within this
     multithread: bool = False  # wsgi.multithread: True under the threaded worker
 
 
@@ -110,7 +110,7 @@ class Connection:
         self._app = app
         self._options = options
         self._body_deadline = 0.0  # set when a request's head has been read
-        self._send_deadline = 0.0  # pushed back each time SEND_PROGRESS bytes went out
+        self._send_deadline = 0.0  # pushed back each time _SEND_PROGRESS bytes went out
         self._send_credit = 0
         self._on_request = on_request
         self._on_response = on_response
@@ -132,13 +132,12 @@ class Connection:
         self._notify = notify
         self._notify_interval = notify_interval
         self.server_software = options.server_software
-        # The worker's bookkeeping: when the loop drops this connection, and whether that
-        # deadline is the one for finishing a head already started.
+        # The worker's bookkeeping: when the loop drops this connection, and which of the
+        # client's deadlines that is.
         self.deadline = 0.0
         self.phase = "idle"  # or "head"/"body": which of the client's deadlines runs
-        # Requests this connection has begun to answer: a worker that retires closes a
-        # connection that was answered before (its client may retry, RFC 9112 §9.3.1) but
-        # must answer one that was never answered (nothing tells its client to retry).
+        # Requests this connection has begun to answer: a retiring worker gives a connection
+        # that never carried one a short grace for its first bytes, not the keep-alive interval.
         self.requests_started = 0
         # True once the client may still be sending bytes we will never read (an error was
         # answered, a body was left unread): closing now would make the kernel answer those
@@ -427,7 +426,7 @@ class Connection:
     def _count_sent(self, sent: int) -> None:
         """A client that keeps accepting bytes keeps its send deadline moving; a slow one does not."""
         self._send_credit += sent
-        if self._send_credit >= SEND_PROGRESS:
+        if self._send_credit >= _SEND_PROGRESS:
             self._send_credit = 0
             self._send_deadline = time.monotonic() + self._options.send_timeout
 
