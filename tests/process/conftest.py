@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from harness import Server
+from harness import WORKER_CLASSES, Server
 
 
 @pytest.fixture
@@ -21,3 +21,9 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture(params=list(WORKER_CLASSES), ids=list(WORKER_CLASSES))
+def worker_args(request) -> tuple[str, ...]:
+    """The command-line arguments selecting each worker class in turn."""
+    return WORKER_CLASSES[request.param]

@@ -19,6 +19,15 @@ APPS = Path(__file__).resolve().parent / "apps"
 T = TypeVar("T")
 
 
+# The worker classes HTTP behaviour is checked on: the sync worker, gthread without a pool (the
+# loop runs the app) and gthread with one.
+WORKER_CLASSES = {
+    "sync": ("-k", "sync"),
+    "gthread-1": ("-k", "gthread", "--threads", "1"),
+    "gthread-4": ("-k", "gthread", "--threads", "4"),
+}
+
+
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
     """Poll `predicate` until it returns something truthy; fail naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout

@@ -7,16 +7,10 @@ Every app here runs through wsgiref.validate, so a PEP 3333 slip on our side fai
 from __future__ import annotations
 
 import pytest
+from harness import WORKER_CLASSES
 from http_wire import Wire
 
 pytestmark = pytest.mark.timeout(60)
-
-WORKER_CLASSES = {
-    "sync": ("-k", "sync"),
-    "gthread-1": ("-k", "gthread", "--threads", "1"),
-    "gthread-4": ("-k", "gthread", "--threads", "4"),
-}
-
 
 @pytest.fixture(params=list(WORKER_CLASSES), ids=list(WORKER_CLASSES))
 def server(request, start_server):

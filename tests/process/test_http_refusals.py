@@ -9,12 +9,6 @@ from http_wire import Wire
 
 pytestmark = pytest.mark.timeout(60)
 
-WORKER_CLASSES = {
-    "sync": ("-k", "sync"),
-    "gthread-1": ("-k", "gthread", "--threads", "1"),
-    "gthread-2": ("-k", "gthread", "--threads", "2"),
-}
-
 BAD_REQUESTS = [
     (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400),
@@ -28,11 +22,6 @@ BAD_REQUESTS = [
     (b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431),
     (b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", 400),
 ]
-
-
-@pytest.fixture(params=list(WORKER_CLASSES), ids=list(WORKER_CLASSES))
-def worker_args(request) -> tuple[str, ...]:
-    return WORKER_CLASSES[request.param]
 
 
 def test_bad_requests_are_refused_and_closed(start_server, worker_args) -> None:

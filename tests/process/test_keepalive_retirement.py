@@ -15,17 +15,7 @@ from http_wire import Wire
 
 pytestmark = pytest.mark.timeout(60)
 
-WORKER_CLASSES = {
-    "sync": ("-k", "sync"),
-    "gthread-1": ("-k", "gthread", "--threads", "1"),
-    "gthread-4": ("-k", "gthread", "--threads", "4"),
-}
-
-
-@pytest.fixture(params=list(WORKER_CLASSES), ids=list(WORKER_CLASSES))
-def worker_args(request) -> tuple[str, ...]:
-    return ("--keep-alive", "10", *WORKER_CLASSES[request.param])
-
+KEEP_ALIVE = ("--keep-alive", "10")  # longer than any test waits: idle never closes a connection
 
 def served_by(wire: Wire) -> int:
     """One request on the connection: the pid of the worker that answered, kept alive."""
@@ -41,7 +31,7 @@ def assert_answered_then_closed(wire: Wire, pid: int) -> None:
 
 
 def test_hup(start_server, worker_args) -> None:
-    server = start_server("httpapps:echo", "--workers", "1", *worker_args)
+    server = start_server("httpapps:echo", "--workers", "1", *KEEP_ALIVE, *worker_args)
     with Wire(server.port) as wire:
         old = served_by(wire)
         server.signal(signal.SIGHUP)
@@ -51,7 +41,7 @@ def test_hup(start_server, worker_args) -> None:
 
 
 def test_ttou(start_server, worker_args) -> None:
-    server = start_server("httpapps:echo", "--workers", "2", *worker_args)
+    server = start_server("httpapps:echo", "--workers", "2", *KEEP_ALIVE, *worker_args)
     wires: dict[int, Wire] = {}
     try:
         while len(wires) < 2:  # a kept-alive connection to each worker
@@ -72,7 +62,7 @@ def test_ttou(start_server, worker_args) -> None:
 
 
 def test_max_requests(start_server, worker_args) -> None:
-    server = start_server("httpapps:echo", "--workers", "1", "--max-requests", "2", *worker_args)
+    server = start_server("httpapps:echo", "--workers", "1", "--max-requests", "2", *KEEP_ALIVE, *worker_args)
     with Wire(server.port) as wire:
         pid = served_by(wire)
         assert served_by(wire) == pid
@@ -81,7 +71,7 @@ def test_max_requests(start_server, worker_args) -> None:
 
 
 def test_term(start_server, worker_args) -> None:
-    server = start_server("httpapps:echo", "--workers", "1", *worker_args)
+    server = start_server("httpapps:echo", "--workers", "1", *KEEP_ALIVE, *worker_args)
     with Wire(server.port) as wire:
         pid = served_by(wire)
         server.signal(signal.SIGTERM)

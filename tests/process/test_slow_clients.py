@@ -20,17 +20,7 @@ from http_wire import Wire
 
 pytestmark = pytest.mark.timeout(90)
 
-WORKER_CLASSES = {
-    "sync": ("-k", "sync"),
-    "gthread-1": ("-k", "gthread", "--threads", "1"),
-    "gthread-2": ("-k", "gthread", "--threads", "2"),
-}
 BIG = 256 << 20  # a response no socket buffer can hold
-
-
-@pytest.fixture(params=list(WORKER_CLASSES), ids=list(WORKER_CLASSES))
-def worker_args(request) -> tuple[str, ...]:
-    return WORKER_CLASSES[request.param]
 
 
 @contextmanager
