@@ -69,8 +69,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="worker_class", section="Worker Processes", default="sync",
         convert=c.to_worker_class, flags=("-k", "--worker-class"), metavar="STRING",
-        help="The worker type: sync (one request at a time) or gthread (a thread pool). "
-        "gunicorn's names for these, such as gunicorn.workers.gthread.ThreadWorker, also work.",
+        help="The worker type: sync (one request at a time), gthread (a thread pool) or asgi "
+        "(an asyncio event loop for ASGI 3 apps). gunicorn's names for these, such as "
+        "gunicorn.workers.gthread.ThreadWorker, and uvicorn.workers.UvicornWorker for asgi, "
+        "also work.",
     ),
     Setting(
         name="threads", section="Worker Processes", default=1, convert=c.to_int(1),

@@ -116,6 +116,17 @@ WORKER_CLASSES: dict[str, tuple[str, ...]] = {
         "egg:unitcorn#gthread",
         "gunicorn.workers.gthread.ThreadWorker",
     ),
+    # The ASGI servers' gunicorn workers, and gunicorn 27's own: all served by unitcorn's asgi
+    # worker (the start-up line "Using worker: asgi" says so).
+    "asgi": (
+        "egg:gunicorn#asgi",
+        "egg:unitcorn#asgi",
+        "gunicorn.workers.gasgi.ASGIWorker",
+        "uvicorn.workers.UvicornWorker",
+        "uvicorn.workers.UvicornH11Worker",
+        "uvicorn_worker.UvicornWorker",
+        "uvicorn_worker.UvicornH11Worker",
+    ),
 }
 _WORKER_ALIASES = {alias: name for name, aliases in WORKER_CLASSES.items() for alias in aliases}
 

@@ -132,11 +132,15 @@ class Worker:
         if self.cfg.max_requests > 0:
             self.max_requests = self.cfg.max_requests + random.randint(0, self.cfg.max_requests_jitter)
         self.options = wsgi_options(self.cfg)
+        self.prepare_to_serve()
         # gunicorn lets post_worker_init fail the boot; we keep that: exit 3.
         self.cfg.post_worker_init(self)
         self.booted = True
         self.notify()
         os.write(self.boot_fd, f"{os.getpid()}\n".encode())
+
+    def prepare_to_serve(self) -> None:
+        """The worker class's own start-up, before it reports booted; raising fails the boot."""
 
     def _install_signals(self) -> None:
         self.signals = SignalQueue((signal.SIGTERM, signal.SIGUSR1))

@@ -40,7 +40,7 @@ FROM_COMMAND_LINE = [
     (["-b", "127.0.0.1:99999"],
      "bind = ['127.0.0.1:99999'] (from command line): port 99999 is out of range (0-65535)"),
     (["-k", "gevent"],
-     ("worker_class = gevent (from command line): must be one of sync, gthread "
+     ("worker_class = gevent (from command line): must be one of sync, gthread, asgi "
      "(or gunicorn's name for one of them)")),
     (["--log-level", "verbose"],
      ("loglevel = verbose (from command line): must be one of debug, info, warning, error, "

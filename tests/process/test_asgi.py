@@ -1,0 +1,147 @@
+"""The asgi worker on a real server: HTTP/1.1, lifespan, the closing rules, a Starlette app."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+import requests
+from http_wire import Wire
+
+pytestmark = pytest.mark.timeout(60)
+
+ASGI = ("-k", "asgi")
+
+
+def test_keep_alive_pipelining_chunked_and_head(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI)
+    with Wire(server.port) as wire:
+        first = wire.request("POST", "/echo", b"hello")
+        assert (first.status, first.body, first.closes) == (200, b"hello", False)
+        wire.send(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        streamed = wire.read_response()
+        assert streamed.headers["transfer-encoding"] == "chunked"
+        assert streamed.body == b"one,two,three"
+        assert wire.read_response().body == b"abcde"
+        head = wire.request("HEAD", "/echo")
+        assert head.status == 200 and head.body == b""
+
+
+def test_expect_100_continue(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI)
+    with Wire(server.port) as wire:
+        wire.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        assert wire.read_response().status == 100
+        wire.send(b"body")
+        assert wire.read_response().body == b"body"
+
+
+def test_bad_request_is_refused_and_closed(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI)
+    with Wire(server.port) as wire:
+        wire.send(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+        answer = wire.read_response()
+        assert (answer.status, answer.closes) == (400, True)
+        assert wire.is_closed_by_server()
+
+
+def test_lifespan_state_reaches_requests_and_shutdown_runs_on_term(start_server, tmp_path: Path) -> None:
+    marker = tmp_path / "shutdown"
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1",
+                          env={"ASGI_SHUTDOWN_MARKER": str(marker)})
+    (worker,) = server.workers()
+    assert server.get("/state") == (200, json.dumps({"started_by": worker}))
+    server.signal(signal.SIGTERM)
+    assert server.wait_exit() == 0
+    assert marker.read_text() == f"shutdown {worker}\n"
+
+
+def test_a_failed_lifespan_startup_is_a_boot_failure(start_server) -> None:
+    server = start_server("asgiapps:failing_startup", *ASGI, ready=False)
+    assert server.wait_exit() == 3
+    assert "lifespan startup failed: no database" in server.log()
+
+
+def test_an_app_without_lifespan_is_served(start_server) -> None:
+    server = start_server("asgiapps:no_lifespan", *ASGI)
+    assert server.get("/") == (200, "plain")
+
+
+@pytest.mark.parametrize("name", ["uvicorn.workers.UvicornWorker", "uvicorn_worker.UvicornWorker",
+                                  "uvicorn.workers.UvicornH11Worker", "gunicorn.workers.gasgi.ASGIWorker"])
+def test_gunicorn_configs_naming_an_asgi_worker_get_this_one(start_server, name: str) -> None:
+    server = start_server("asgiapps:echo", "-k", name)
+    assert "Using worker: asgi" in server.log()
+    assert server.get("/echo")[0] == 200
+
+
+def test_a_retiring_worker_answers_the_next_kept_alive_request_with_close(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--keep-alive", "10")
+    with Wire(server.port) as wire:
+        old = int(wire.request().body)
+        server.signal(signal.SIGHUP)
+        server.wait_for_log(rf"worker retiring pid={old}\b")
+        answer = wire.request("POST", "/echo", b"late")
+        assert (answer.status, answer.body, answer.closes) == (200, b"late", True)
+        assert wire.is_closed_by_server()
+    server.wait_for_workers(lambda pids: old not in pids and len(pids) == 1, "old worker gone")
+
+
+def test_a_trickling_upload_gets_408_and_others_are_served(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--body-timeout", "2")
+    stop = threading.Event()
+    with Wire(server.port, timeout=20) as slow:
+        slow.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n")
+
+        def trickle() -> None:
+            try:
+                while not stop.wait(0.2):
+                    slow.send(b"x")
+            except OSError:
+                pass
+
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        try:
+            with Wire(server.port, timeout=5) as other:  # the loop is never held by the slow one
+                assert other.request("POST", "/echo", b"quick").body == b"quick"
+            answer = slow.read_response()
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+    assert (answer.status, answer.closes) == (408, True)
+
+
+def test_a_refused_upload_still_receives_its_answer(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1")
+    body = b"u" * (10 << 20)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request("POST", "/refuse", body)
+        assert connection.getresponse().status == 413
+    finally:
+        connection.close()
+
+
+def test_a_blocked_event_loop_is_a_late_heartbeat(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--timeout", "2")
+    (worker,) = server.workers()
+    with pytest.raises((requests.ConnectionError, requests.ReadTimeout)):
+        requests.get(f"http://127.0.0.1:{server.port}/block?30", timeout=15)
+    server.wait_for_log(rf"WORKER TIMEOUT.*{worker}|{worker}.*WORKER TIMEOUT")
+    server.wait_for_workers(lambda pids: len(pids) == 1 and worker not in pids, "a replacement")
+
+
+def test_starlette_app_with_httpx(start_server) -> None:
+    server = start_server("asgiapps:starlette", *ASGI)
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
+        answer = client.post("/items", json={"name": "widget"})
+        assert answer.json() == {"received": {"name": "widget"}, "client": "127.0.0.1"}
+        assert client.get("/numbers").text == "0\n1\n2\n3\n4\n"
+        assert client.get("/background").json() == {"done": [{"name": "widget"}]}

@@ -1,0 +1,136 @@
+"""The asgi worker: one asyncio event loop serves ASGI 3 apps (FastAPI, Starlette, Django async).
+
+The same master contract as the WSGI workers: it boots (the app's lifespan startup runs before
+the worker reports booted; `lifespan.startup.failed` is a boot failure, exit 3), beats from a
+timer in its loop — so a loop blocked by the app is a late heartbeat, aborted and replaced —,
+and retires on TERM or after max_requests without costing a kept-alive client its next request:
+it stops accepting, answers what arrives with `Connection: close`, lets idle connections run out
+their keep-alive interval, runs the lifespan shutdown and exits.  The HTTP side is
+`unitcorn.asgi.http`, over the same sans-IO parser as the WSGI workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+from typing import Any
+
+from unitcorn.asgi.http import HTTPConnection, ServerState
+from unitcorn.asgi.lifespan import Lifespan
+from unitcorn.logs import access_enabled
+from unitcorn.settings.callables import no_op
+from unitcorn.workers.base import Worker
+
+# Clients accepted per wake-up: asyncio's own server accepts up to its backlog at once, and one
+# worker would take every connection; a few, then back to the loop, spreads them over workers.
+_ACCEPT_BATCH = 4
+# Errors after which accept() would fail again at once: pause accepting instead of spinning.
+_ACCEPT_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_ACCEPT_PAUSE = 0.5
+
+
+class AsgiWorker(Worker):
+    def prepare_to_serve(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self._lifespan = Lifespan(self.wsgi)
+        self._loop.run_until_complete(self._lifespan.startup())
+
+    def serve(self) -> None:
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            for connection in list(self._state.connections):
+                connection.abort()
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        loop = self._loop
+        on_request, on_response = self.connection_callbacks()
+        self._state = state = ServerState(
+            app=self.wsgi,
+            options=self.options,
+            lifespan_state=self._lifespan.state,
+            on_request=on_request,
+            on_response=self._counted(on_response),
+            wants_environ=access_enabled() or self.cfg.pre_request is not no_op
+            or self.cfg.post_request is not no_op,
+        )
+        self._retired = loop.create_future()
+        loop.add_reader(self.signals.fileno() if self.signals else -1, self.handle_signals)
+        loop.add_reader(self.life_fd, self.master_died)
+        self._beat()
+        self._start_accepting()
+        await self._retired
+        self.log.info("worker retiring pid=%d connections=%d", os.getpid(), len(state.connections))
+        state.is_retiring = True
+        self._stop_accepting()
+        for connection in list(state.connections):
+            connection.retire()
+        if state.connections:
+            await state.all_closed.wait()
+        await self._lifespan.shutdown()
+
+    # -- accepting -------------------------------------------------------------------------
+
+    def _start_accepting(self) -> None:
+        if not self.alive:
+            return
+        for listener in self.listeners:
+            listener.sock.setblocking(False)
+            self._loop.add_reader(listener.sock.fileno(), self._accept, listener.sock)
+
+    def _stop_accepting(self) -> None:
+        for listener in self.listeners:
+            self._loop.remove_reader(listener.sock.fileno())
+
+    def _accept(self, listener: socket.socket) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                sock, _address = listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno not in _ACCEPT_EXHAUSTED:
+                    raise
+                self.log.error("accept failed; pausing pid=%d: %s", os.getpid(), exc)
+                self._stop_accepting()
+                self._loop.call_later(_ACCEPT_PAUSE, self._start_accepting)
+                return
+            sock.setblocking(False)
+            self._loop.create_task(self._connect(sock))
+
+    async def _connect(self, sock: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(lambda: HTTPConnection(self._state), sock)
+        except OSError:
+            sock.close()  # gone before we got to it
+
+    def _counted(self, on_response: Any) -> Any:
+        """Count each response, and retire once max_requests is reached."""
+        def after_response(*details: Any) -> None:
+            on_response(*details)
+            if self.nr >= self.max_requests and self.alive:
+                self.is_retiring_for_max_requests()  # logs why we leave
+                self._retire()
+        return after_response
+
+    def _beat(self) -> None:
+        self.notify()
+        self._loop.call_later(self.beat_interval, self._beat)
+
+    def handle_signals(self) -> None:
+        super().handle_signals()
+        if not self.alive:
+            self._retire()
+
+    def master_died(self) -> None:
+        super().master_died()
+        self._retire()
+
+    def _retire(self) -> None:
+        self.alive = False
+        if not self._retired.done():
+            self._retired.set_result(None)
