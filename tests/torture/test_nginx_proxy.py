@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from torture_config import WORKER_CLASSES
+from torture_config import WORKER_CLASSES_WITH_ASGI, app_for
 from torture_nginx import Nginx, ProxyClients, is_available
 from torture_ops import Operator
 
@@ -45,13 +45,13 @@ def _require_nginx() -> None:
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES_WITH_ASGI)
 def test_no_request_lost_behind_nginx(start_torture, tmp_path: Path, worker_class: str,
                                       figures) -> None:
     _require_nginx()
     unix_path = tmp_path / "unitcorn.sock"
     server = start_torture(
-        "tortureapps:mirror", "--workers", str(WORKERS), "--bind", f"unix:{unix_path}",
+        app_for("tortureapps:mirror", worker_class), "--workers", str(WORKERS), "--bind", f"unix:{unix_path}",
         "--max-requests", str(MAX_REQUESTS), "--keep-alive", str(KEEPALIVE),
         "--graceful-timeout", "20", "--timeout", "20", worker_class=worker_class,
     )

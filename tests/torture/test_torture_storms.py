@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from harness import wait_for
-from torture_config import GTHREAD_THREADS, WORKER_CLASSES, Sizes
+from torture_config import WORKER_CLASSES_WITH_ASGI, Sizes, app_for
 from torture_load import MODES, LoadGenerator, LoadReport
 from torture_ops import Operator, access_log_ids, run_storm
 
@@ -35,21 +35,19 @@ def _start(start_torture, tmp_path: Path, worker_class: str):
     control = tmp_path / "control.sock"
     access = tmp_path / "access.log"
     server = start_torture(
-        "testapps:route", "--workers", str(WORKERS), "--control-socket", str(control),
+        app_for("testapps:route", worker_class), "--workers", str(WORKERS), "--control-socket", str(control),
         "--access-logfile", str(access), "--graceful-timeout", "20", "--timeout", "20",
         worker_class=worker_class,
     )
     return server, control, access
 
 
-def _lost_per_kill(worker_class: str, mode: str) -> int:
-    """Requests one worker can take down with it. With retries, only those in flight count: the
-    sync worker serves one connection at a time; a gthread worker runs `threads` at once (and
-    holds at most every client's one). Without retries, every connection the worker holds loses
-    its next request, idle kept-alive ones too: at most one per client."""
-    if mode == "keepalive":
-        return LOAD_THREADS
-    return 1 if worker_class == "sync" else min(LOAD_THREADS, GTHREAD_THREADS)
+# Requests one SIGKILLed worker can take down with it: at most one per client. Every worker
+# class holds many connections at once (the sync worker's loop too: it accepts a few per wake-up
+# and runs the app for one at a time). With retries, a request in flight on a kept-alive
+# connection is retried but one on a fresh connection is lost; without retries, every connection
+# the worker holds loses its next request, idle kept-alive ones too.
+LOST_PER_KILL = LOAD_THREADS
 
 
 def _check(report: LoadReport, access: Path, kills: int, worker_class: str, mode: str,
@@ -57,7 +55,7 @@ def _check(report: LoadReport, access: Path, kills: int, worker_class: str, mode
     served = access_log_ids(access)
     executed_retries = [o for o in report.outcomes if o.kind == "retried"
                         and served.get(o.request_id)]
-    bound = kills * _lost_per_kill(worker_class, mode)
+    bound = kills * LOST_PER_KILL
     figures["mode"] = mode
     figures.update(report.summary())
     figures["retried_first_attempts_executed"] = len(executed_retries)
@@ -106,7 +104,7 @@ def _storm(start_torture, tmp_path: Path, worker_class: str, mode: str, figures:
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES_WITH_ASGI)
 def test_hup_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes, figures) -> None:
     def actions(operator: Operator):
         for _ in range(sizes.hups):
@@ -128,7 +126,7 @@ def test_hup_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes, fi
 
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES_WITH_ASGI)
 def test_ttin_ttou_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes, figures) -> None:
     def actions(operator: Operator):
         for _ in range(sizes.scale_pairs):
@@ -139,7 +137,7 @@ def test_ttin_ttou_storm(start_torture, tmp_path, worker_class, mode, sizes: Siz
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES_WITH_ASGI)
 def test_usr2_upgrade_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes,
                             figures) -> None:
     """Each upgrade completes by retiring the old master: TERM (half) or `ctl upgrade`."""
@@ -155,7 +153,7 @@ def test_usr2_upgrade_storm(start_torture, tmp_path, worker_class, mode, sizes: 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES_WITH_ASGI)
 def test_sigkill_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes, figures) -> None:
     def actions(operator: Operator):
         for _ in range(sizes.kills):
@@ -166,7 +164,7 @@ def test_sigkill_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES_WITH_ASGI)
 def test_mixed_storm(start_torture, tmp_path, worker_class, mode, sizes: Sizes, figures) -> None:
     chosen: list[str] = []
 

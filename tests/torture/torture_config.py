@@ -59,7 +59,17 @@ WORKER_CLASSES = [
 ]
 
 
+# The storms and the nginx test also run the asgi worker, with ASGI twins of their apps
+# (`app_for`); the other torture tests use WSGI-only apps.
+WORKER_CLASSES_WITH_ASGI = [*WORKER_CLASSES, pytest.param("asgi", id="asgi")]
+
+
+def app_for(app: str, worker_class: str) -> str:
+    """The app a test names, or its ASGI twin (`NAME_asgi` beside it) for the asgi worker."""
+    return f"{app}_asgi" if worker_class == "asgi" else app
+
+
 def worker_args(worker_class: str) -> list[str]:
     if worker_class == "gthread":
         return ["--worker-class", "gthread", "--threads", str(GTHREAD_THREADS)]
-    return ["--worker-class", "sync"]
+    return ["--worker-class", worker_class]

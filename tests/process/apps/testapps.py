@@ -50,3 +50,16 @@ def hang(environ, start_response):
     """Never answers (a stuck worker for the timeout test)."""
     while True:
         time.sleep(3600)
+
+
+async def route_asgi(scope, receive, send):
+    """ASGI twin of `route` for the torture storms: the pid (lifespan accepted, nothing to do)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    body = str(os.getpid()).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -50,3 +50,23 @@ def mirror(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/octet-stream"),
                               ("Content-Length", str(len(body))), ("X-Pid", str(os.getpid()))])
     return [body]
+
+
+async def mirror_asgi(scope, receive, send):
+    """ASGI twin of `mirror`: the request body back with the worker's pid in `X-Pid`."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-pid", str(os.getpid()).encode())]})
+    await send({"type": "http.response.body", "body": body})
