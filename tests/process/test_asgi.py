@@ -12,6 +12,8 @@ import httpx
 import pytest
 import requests
 from http_wire import Wire
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -145,3 +147,64 @@ def test_starlette_app_with_httpx(start_server) -> None:
         assert answer.json() == {"received": {"name": "widget"}, "client": "127.0.0.1"}
         assert client.get("/numbers").text == "0\n1\n2\n3\n4\n"
         assert client.get("/background").json() == {"done": [{"name": "widget"}]}
+
+
+# ---- WebSockets, driven by the `websockets` client library -------------------------------------
+
+
+def _ws_url(server, path: str = "/") -> str:
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def test_websocket_echo_with_subprotocol_and_compression(start_server) -> None:
+    server = start_server("asgiapps:websocket_echo", *ASGI)
+    with ws_connect(_ws_url(server), subprotocols=["chat"], open_timeout=10) as ws:
+        assert ws.subprotocol == "chat"
+        assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        ws.send("hello")
+        assert ws.recv(timeout=10) == "hello"
+        ws.send(b"\x00\x01" * 50_000)
+        assert ws.recv(timeout=10) == b"\x00\x01" * 50_000
+        ws.send("close")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd.code == 4000
+
+
+def test_a_websocket_the_app_refuses_gets_403(start_server) -> None:
+    server = start_server("asgiapps:websocket_echo", *ASGI)
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(_ws_url(server, "/refuse"), open_timeout=10)
+    assert refused.value.response.status_code == 403
+
+
+def test_a_message_over_the_limit_closes_with_1009(start_server) -> None:
+    server = start_server("asgiapps:websocket_echo", *ASGI)
+    with ws_connect(_ws_url(server), open_timeout=10, max_size=None) as ws:
+        ws.send(b"x" * (16 << 20) + b"x")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=20)
+    assert closed.value.rcvd.code == 1009
+
+
+def test_a_retiring_worker_closes_websockets_with_1012_and_new_ones_reach_the_new_generation(
+    start_server, tmp_path: Path
+) -> None:
+    marker = tmp_path / "disconnects"
+    server = start_server("asgiapps:websocket_echo", *ASGI, "--workers", "1", "--graceful-timeout", "3",
+                          env={"WS_DISCONNECT_MARKER": str(marker)})
+    with ws_connect(_ws_url(server), open_timeout=10) as ws:
+        ws.send("pid")
+        old = int(ws.recv(timeout=10))
+        server.signal(signal.SIGHUP)
+        server.wait_for_log(rf"worker retiring pid={old}\b")
+        ws.send("still here")  # the old worker keeps it open until the graceful timeout nears
+        assert ws.recv(timeout=10) == "still here"
+        with ws_connect(_ws_url(server), open_timeout=10) as fresh:
+            fresh.send("pid")
+            assert int(fresh.recv(timeout=10)) != old
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd.code == 1012
+    assert "1012" in marker.read_text().splitlines()  # the app saw why (the fresh one: 1000)
+    server.wait_for_workers(lambda pids: old not in pids and len(pids) == 1, "old worker gone")

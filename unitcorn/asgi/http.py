@@ -26,6 +26,12 @@ from unitcorn.http.response import LAST_CHUNK, Framing, encode_chunk, error_resp
 from unitcorn.logs import ERROR_LOGGER
 from unitcorn.wsgi import WSGIOptions
 
+try:
+    from unitcorn.asgi.websocket import WebSocketSession, is_websocket_upgrade
+except ImportError:  # wsproto comes with the `asgi` extra; without it an upgrade is a plain request
+    def is_websocket_upgrade(request: Request) -> bool:
+        return False
+
 log = logging.getLogger(ERROR_LOGGER)
 
 _READ_AHEAD = 1 << 16  # body bytes buffered for an app that is not reading: then pause reading
@@ -47,6 +53,7 @@ class ServerState:
     on_request: Callable[[Request, dict], None] | None
     on_response: Callable[[Request, dict, str, list, int, float], None]
     wants_environ: bool  # an access log or a hook looks at the request: build its environ
+    websocket_close_delay: float  # a retiring worker closes WebSockets (1012) after this
     connections: set[HTTPConnection] = field(default_factory=set)
     is_retiring: bool = False
     all_closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -60,8 +67,9 @@ class HTTPConnection(asyncio.Protocol):
         self._parser = RequestParser(state.options.limits)
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._phase = "fresh"  # fresh | idle | head | busy | lingering | closed
+        self._phase = "fresh"  # fresh | idle | head | busy | websocket | lingering | closed
         self._cycle: asyncio.Task[None] | None = None
+        self._websocket: WebSocketSession | None = None
         self._more_data = asyncio.Event()  # bytes (or EOF) arrived for a waiting receive()
         self._can_write = asyncio.Event()
         self._can_write.set()
@@ -85,6 +93,9 @@ class HTTPConnection(asyncio.Protocol):
             self._set_timer(self._options.head_timeout, self._time_out)
 
     def data_received(self, data: bytes) -> None:
+        if self._websocket is not None:
+            self._websocket.data_received(data)
+            return
         if self._phase == "lingering":
             self._discarded += len(data)
             if self._discarded > _LINGER_LIMIT:
@@ -100,6 +111,8 @@ class HTTPConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
+        if self._websocket is not None:
+            return False
         self._parser.feed(b"")
         if self._phase == "busy":
             self._more_data.set()
@@ -114,6 +127,8 @@ class HTTPConnection(asyncio.Protocol):
         self._cancel_timer()
         self._more_data.set()
         self._can_write.set()
+        if self._websocket is not None:
+            self._websocket.connection_lost()
         state = self._state
         state.connections.discard(self)
         if state.is_retiring and not state.connections:
@@ -144,7 +159,11 @@ class HTTPConnection(asyncio.Protocol):
         self._cancel_timer()
         self._phase = "busy"
         self.requests_started += 1
-        self._cycle = self._loop.create_task(self._run_cycle(request))
+        if is_websocket_upgrade(request):
+            self._phase = "websocket"
+            self._cycle = self._loop.create_task(self._run_websocket(request))
+        else:
+            self._cycle = self._loop.create_task(self._run_cycle(request))
 
     def _time_out(self) -> None:
         if self._phase == "head" and not self._eof:
@@ -156,6 +175,8 @@ class HTTPConnection(asyncio.Protocol):
         """The worker retires: a connection nobody has used yet gets a short grace, no more."""
         if self._phase == "fresh":
             self._set_timer(max(self._options.keepalive, _SILENT_CLIENT_GRACE), self._close)
+        elif self._websocket is not None:
+            self._set_timer(self._state.websocket_close_delay, self._websocket.close_for_restart)
 
     # -- one request cycle -----------------------------------------------------------------
 
@@ -178,6 +199,30 @@ class HTTPConnection(asyncio.Protocol):
         self._set_timer(self._options.keepalive, self._close)
         if self._parser.has_buffered_data or self._eof:
             self._next_request()
+
+    async def _run_websocket(self, request: Request) -> None:
+        session = self._websocket = WebSocketSession(request, self.write, self._close, self._refuse)
+        early = self._parser.take_unread()  # frames the client sent right behind its head
+        if early:
+            session.data_received(early)
+        scope = self.scope(request)
+        scope["type"] = "websocket"
+        scope["scheme"] = "wss" if self._options.url_scheme == "https" else "ws"
+        protocols = dict(request.headers).get("SEC-WEBSOCKET-PROTOCOL", "")
+        scope["subprotocols"] = [p.strip() for p in protocols.split(",") if p.strip()]
+        del scope["method"]
+        try:
+            await self._state.app(scope, session.receive, session.send)
+        except Exception:
+            log.exception("application error (websocket) target=%r", request.target)
+            if not session.is_accepted:
+                self._refuse(500, "Internal Server Error")
+            session.close_for_error()
+            return
+        if not session.is_accepted:
+            self._refuse(403, "WebSocket connection not accepted by the application")
+        else:
+            session.close_normally()
 
     def refuse_now(self, status: int, reason: str) -> None:
         """An error answered in place of the app's response: then a lingering close."""

@@ -132,6 +132,12 @@ class RequestParser:
             raise
         return data
 
+    def take_unread(self) -> bytes:
+        """Hand over every buffered byte (the connection switches protocols, RFC 9110 §7.8)."""
+        data = self._buf[self._pos :]
+        self._buf, self._pos, self._scanned = b"", 0, 0
+        return data
+
     @property
     def unread_bytes(self) -> int:
         """Bytes received and not yet handed out (body bytes, once a head was returned)."""

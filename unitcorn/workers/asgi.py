@@ -57,6 +57,8 @@ class AsgiWorker(Worker):
             on_response=self._counted(on_response),
             wants_environ=access_enabled() or self.cfg.pre_request is not no_op
             or self.cfg.post_request is not no_op,
+            # Just before the master's graceful timeout ends: a close the client can act on.
+            websocket_close_delay=max(0.0, self.cfg.graceful_timeout - 1.0),
         )
         self._retired = loop.create_future()
         loop.add_reader(self.signals.fileno() if self.signals else -1, self.handle_signals)

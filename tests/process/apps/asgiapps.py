@@ -112,3 +112,36 @@ def _starlette_app():
 
 
 starlette = _starlette_app()
+
+
+async def websocket_echo(scope, receive, send):
+    """WebSocket echo (text and bytes); "close" closes with 4000; a subprotocol is echoed;
+    the path /refuse closes before accepting (HTTP 403). HTTP requests get the pid."""
+    if scope["type"] == "lifespan":
+        return await echo(scope, receive, send)
+    if scope["type"] == "http":
+        return await _reply(send, str(os.getpid()).encode())
+    message = await receive()
+    assert message["type"] == "websocket.connect"
+    if scope["path"] == "/refuse":
+        await send({"type": "websocket.close"})
+        return
+    await send({"type": "websocket.accept",
+                "subprotocol": scope["subprotocols"][0] if scope["subprotocols"] else None})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            marker = os.environ.get("WS_DISCONNECT_MARKER")
+            if marker:
+                with open(marker, "a") as out:
+                    out.write(f"{message['code']}\n")
+            return
+        if message.get("text") == "close":
+            await send({"type": "websocket.close", "code": 4000})
+            return
+        if message.get("text") == "pid":
+            await send({"type": "websocket.send", "text": str(os.getpid())})
+        elif message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
