@@ -109,9 +109,24 @@ def test_a_refused_flag_exits_78_with_one_line_naming_it(tmp_path: Path, name: s
         assert result.stderr.count("\n") == 1
 
 
-def test_check_config_reports_warnings(tmp_path: Path) -> None:
+def test_check_config_reports_warnings_and_path_errors(tmp_path: Path) -> None:
     ok = _run("--check-config", "--reload", "--proxy-protocol", "off", "testapps:route",
               cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert ok.stderr.startswith("unitcorn: configuration warning: reload = True (from command line)")
     assert ok.stderr.count("\n") == 1
+    bad = _run("--check-config", "--pid", "run/app.pid", "testapps:route", cwd=tmp_path)
+    assert bad.returncode == 78
+    assert bad.stderr == (
+        "unitcorn: configuration error: pidfile = run/app.pid (from command line): "
+        f"directory {tmp_path}/run does not exist\n"
+    )
+
+
+def test_a_log_file_in_a_missing_directory_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    result = _run("--access-logfile", "/nonexistent/access.log", "testapps:route", cwd=tmp_path)
+    assert result.returncode == 78
+    assert result.stderr == (
+        "unitcorn: configuration error: accesslog = /nonexistent/access.log "
+        "(from command line): directory /nonexistent does not exist\n"
+    )

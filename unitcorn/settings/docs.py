@@ -23,8 +23,13 @@ line. `unitcorn --print-config MODULE:CALLABLE` shows each value and where it ca
 
 The config file is Python: `-c FILE`, or `-c python:MODULE`; without `-c`,
 `./{DEFAULT_CONFIG_FILES[0]}`, else `./{DEFAULT_CONFIG_FILES[1]}`, is loaded when it exists.
-Its module-level names that are setting names are taken; other names are ignored. Names and
-flags are gunicorn's, so a gunicorn command line and `gunicorn.conf.py` work unchanged."""
+Its module-level names that are setting names are taken; other names are ignored (one close to
+a setting's name is a warning). Names and flags are gunicorn's, so a gunicorn command line and
+`gunicorn.conf.py` work unchanged.
+
+A log file, pidfile or `unix:` socket whose directory is missing or not writable is a
+configuration error (exit 78) at start and from `--check-config`; relative paths are taken
+from `chdir`."""
 
 
 def _sections() -> dict[str, list[Setting]]:

@@ -18,6 +18,7 @@ from unitcorn.settings.catalog import (
 from unitcorn.settings.cmdline import CommandLine, parse_command_line
 from unitcorn.settings.configfile import find_default_config, read_config
 from unitcorn.settings.errors import ConfigError, UsageError, show_value
+from unitcorn.settings.paths import check_paths
 from unitcorn.settings.values import Settings
 
 COMMAND_LINE = "command line"
@@ -65,6 +66,7 @@ def load_settings(
     layers.apply(COMMAND_LINE, command_line.values)
 
     settings = layers.settings(config_source=config_source)
+    check_paths(settings)
     if settings.app_uri is None and not settings.print_config:
         raise UsageError("no application module specified (give MODULE:CALLABLE)")
     return settings
