@@ -170,6 +170,17 @@ def _man_lines(version: str) -> Iterator[str]:
             yield ".TP"
             yield _man_flags(setting)
             yield _roff(f"{setting.help} Default: {_default_text(setting)}.")
+    for title, items in (("GUNICORN OPTIONS IGNORED", IGNORED), ("GUNICORN OPTIONS REFUSED", REFUSED)):
+        yield f".SH {title}"
+        yield _roff(
+            "Accepted, and ignored with a warning at start unless at gunicorn's default."
+            if items is IGNORED else "A configuration error (exit 78) unless at gunicorn's default."
+        )
+        for item in items:
+            if item.flags:
+                yield ".TP"
+                yield ", ".join(f"\\fB{_roff(flag)}\\fR" for flag in item.flags)
+                yield _roff(item.why + ".")
     yield ".SH CONFIGURATION FILE"
     yield _roff(_INTRO.replace("`", "").replace("\n", " "))
     yield ".PP"

@@ -126,3 +126,16 @@ def test_implemented_settings_keep_gunicorns_flags_for_their_name() -> None:
     for name, setting in SETTINGS_BY_NAME.items():
         if setting.gunicorn:
             assert set(GUNICORN[name].cli or ()) <= set(setting.flags), name
+
+
+def test_a_config_file_of_every_gunicorn_default_loads_without_a_word(load, write) -> None:
+    lines = []
+    for setting in KNOWN_SETTINGS:
+        if callable(setting.default) or setting.name == "config":
+            continue  # hooks: gunicorn's no-ops; config: not read from a config file
+        default = setting.default
+        if type(default).__module__ == "ssl":  # ssl_version, cert_reqs: IntEnums, as numbers
+            default = int(default)
+        lines.append(f"{setting.name} = {default!r}\n")
+    write("gunicorn.conf.py", "".join(lines))
+    assert load("app:app").warnings == []
