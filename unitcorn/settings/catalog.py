@@ -375,7 +375,7 @@ IGNORED: tuple[IgnoredSetting, ...] = (
         why="unitcorn does not trace executed lines; use a debugger or sys.settrace in the app",
     ),
     IgnoredSetting(
-        "sendfile", ("--no-sendfile",), action="store_false",
+        "sendfile", ("--no-sendfile",), action="store_false", default=True,
         why="unitcorn always sends a wsgi.file_wrapper of a real file with sendfile()",
     ),
     IgnoredSetting(

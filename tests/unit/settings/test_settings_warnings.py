@@ -39,6 +39,7 @@ def test_a_later_source_back_at_the_default_silences_it(load, write) -> None:
         "protocol = 'http'\n",
         "http_protocols = 'h1'\n",
         "sendfile = None\n",
+        "sendfile = True\n",  # what unitcorn does anyway
         "suppress_ragged_eofs = True\n",
         "secure_scheme_headers = {'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https',"
         " 'X-FORWARDED-SSL': 'on'}\n",
