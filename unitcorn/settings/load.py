@@ -178,6 +178,8 @@ class _Layers:
         self.ignored: list[tuple[str, str]] = []
         # An ignored setting's latest non-default value: (raw, source); one warning each.
         self.unapplied: dict[str, tuple[object, str]] = {}
+        # A refused setting's latest value: only the last source's is judged, as for others.
+        self.refused: dict[str, tuple[object, str]] = {}
         self.warnings: list[str] = []
 
     def apply(self, source: str, raws: Mapping[str, object]) -> None:
@@ -202,12 +204,10 @@ class _Layers:
         self.origins[name] = source
 
     def ignore(self, name: str, raw: object, source: str) -> None:
-        """A gunicorn key unitcorn does not apply: refuse it, or record it (and whether its
-        value, unlike gunicorn's default, would have changed something)."""
-        refused = REFUSED_BY_NAME.get(name)
-        if refused:
-            if raw and not refused.is_default(raw):
-                raise ConfigError(name, raw, source, refused.why)
+        """A gunicorn key unitcorn does not apply: record it (and whether its value, unlike
+        gunicorn's default, would have changed something), or keep it to be judged last."""
+        if name in REFUSED_BY_NAME:
+            self.refused[name] = (raw, source)
             return
         self.ignored.append((name, source))
         item = IGNORED_BY_NAME.get(name)
@@ -218,6 +218,10 @@ class _Layers:
             self.unapplied[name] = (raw, source)
 
     def settings(self, config_source: str | None, **flags: bool) -> Settings:
+        for name, (raw, source) in self.refused.items():
+            refused = REFUSED_BY_NAME[name]
+            if raw and not refused.is_default(raw):
+                raise ConfigError(name, raw, source, refused.why)
         warnings = list(self.warnings)
         for name, (raw, source) in self.unapplied.items():
             warnings.append(

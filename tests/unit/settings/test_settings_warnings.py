@@ -94,6 +94,13 @@ def test_refused_flags_parse_then_stop(load, args: list[str], start: str) -> Non
     assert str(info.value).startswith(start)
 
 
+def test_only_the_last_source_of_a_refused_setting_counts(load, write) -> None:
+    write("gunicorn.conf.py", "proxy_protocol = 'v2'\n")
+    assert load("--proxy-protocol", "off", "app:app").warnings == []
+    with pytest.raises(ConfigError, match=r"^proxy_protocol = v2 \(from /"):
+        load("app:app")
+
+
 def test_refused_in_gunicorn_cmd_args(load) -> None:
     with pytest.raises(ConfigError, match=r"^certfile = x.pem \(from GUNICORN_CMD_ARGS\): "):
         load("app:app", env={"GUNICORN_CMD_ARGS": "--certfile x.pem"})
