@@ -82,6 +82,8 @@ def serve(args: list[str]) -> int:
     if not settings.app_uri:
         raise UsageError("no application given: unitcorn [OPTIONS] MODULE:CALLABLE")
     if settings.check_config:
+        for warning in settings.warnings:
+            print(f"unitcorn: configuration warning: {warning}", file=sys.stderr)
         load_app(settings.app_uri, settings.pythonpath, settings.chdir)
         print(f"configuration OK (from {settings.config_source or 'defaults and flags'})")
         return 0
@@ -89,6 +91,8 @@ def serve(args: list[str]) -> int:
     if settings.daemon:
         daemonize()
     configure_logging(settings)
+    for warning in settings.warnings:
+        logging.getLogger(ERROR_LOGGER).warning("configuration warning: %s", warning)
 
     from unitcorn.arbiter.master import Master
 

@@ -3,7 +3,8 @@
 Two parts:
 
 * `build_tree()` makes (once, cached, atomically, under a file lock) a minimal Debian bookworm tree
-  with systemd, python3 and the Python packages unitcorn uses.
+  with systemd, python3 and the Python packages unitcorn uses: about 250 MB, in
+  /var/cache/unitcorn-test unless UNITCORN_CONTAINER_CACHE names another directory.
 * `Container` boots that tree with `--volatile=overlay` (so the cache stays pristine), runs commands
   inside it, and on exit leaves nothing behind on the host: no process, no cgroup, no mount.
 
@@ -80,6 +81,8 @@ CUSTOMIZE_HOOKS = (
 
 SOURCES_FILE = Path("/etc/apt/sources.list.d/debian.sources")
 DEFAULT_CACHE_DIR = Path("/var/cache/unitcorn-test")
+# Where trees are kept instead of DEFAULT_CACHE_DIR (each is ~250 MB; a new recipe, a new tree).
+CACHE_DIR_VARIABLE = "UNITCORN_CONTAINER_CACHE"
 BUILD_TIMEOUT = 900.0
 CONTAINER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 RUNNING_STATES = ("running", "degraded")
@@ -108,10 +111,13 @@ def tree_recipe_hash() -> str:
 
 
 def default_tree_path() -> Path:
+    """$UNITCORN_SYSTEM_TREE if set; else tree-HASH in $UNITCORN_CONTAINER_CACHE, or in
+    /var/cache/unitcorn-test."""
     configured = os.environ.get("UNITCORN_SYSTEM_TREE")
     if configured:
         return Path(configured)
-    return DEFAULT_CACHE_DIR / f"tree-{tree_recipe_hash()}"
+    cache_dir = Path(os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR)
+    return cache_dir / f"tree-{tree_recipe_hash()}"
 
 
 def build_tree(path: Path | None = None, timeout: float = BUILD_TIMEOUT) -> Path:

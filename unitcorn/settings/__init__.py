@@ -2,7 +2,8 @@
 
 Modules: setting (the declaration's shape), catalog (the declarations), convert and callables
 (value checks), cmdline (argparse), configfile (executing the config), load (precedence),
-values (Settings), report (--print-config), docs (settings.md, the man page).
+paths (files settings name must be creatable), values (Settings), report (--print-config),
+docs (settings.md, the man page).
 """
 
 from unitcorn.settings.catalog import SETTINGS, hook_names

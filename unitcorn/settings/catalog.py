@@ -140,10 +140,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="control_socket", section="Worker Processes", default=None,
         convert=c.to_optional_text, flags=("--control-socket",), metavar="PATH",
-        env="RUNTIME_DIRECTORY", from_env=c.runtime_directory_to_control_socket, gunicorn=False,
+        env="RUNTIME_DIRECTORY", from_env=c.runtime_directory_to_control_socket,
         default_doc="$RUNTIME_DIRECTORY/control.sock when RUNTIME_DIRECTORY is set, else none",
         help="The unix socket `unitcorn ctl` talks to the master on (status, reload --wait, "
-        "scale, upgrade).",
+        "scale, upgrade). gunicorn 27 has one too, always on, for its own gunicornc; "
+        "unitcorn's is off unless set, and speaks to `unitcorn ctl`.",
     ),
     # -- Security --
     Setting(
@@ -217,7 +218,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         name="root_path", section="Server Mechanics", default="", convert=c.to_root_path,
-        flags=("--root-path",), metavar="PATH", env="SCRIPT_NAME", gunicorn=False,
+        flags=("--root-path",), metavar="PATH", env="SCRIPT_NAME",
         default_doc="$SCRIPT_NAME, else empty",
         help="The URL prefix the application is mounted at (the WSGI SCRIPT_NAME).",
     ),
@@ -294,66 +295,243 @@ SETTINGS: tuple[Setting, ...] = (
     _hook("on_exit", ("server",), "Called just before the master exits."),
 )
 
+# Why an ignored setting changes nothing here; shared by the settings that share a reason.
+_NOT_YET = "not implemented yet"
+_LOGGING = f"{_NOT_YET}; unitcorn logs to errorlog and accesslog (journald under systemd)"
+_STATSD = f"{_NOT_YET}; unitcorn sends no metrics"
+_PARSER = f"{_NOT_YET}; unitcorn's HTTP parser keeps its strict rules"
+_RELOAD = "unitcorn does not watch files; send HUP (or run `unitcorn ctl reload`) after a deploy"
+_TLS = "unitcorn does not terminate TLS (certfile is refused); put a TLS proxy in front of it"
+_HTTP2 = "unitcorn speaks HTTP/1.0 and HTTP/1.1 only"
+_ASGI = "unitcorn serves WSGI applications only"
+_DIRTY = "unitcorn has no dirty arbiters (gunicorn 27's separate pool for long-running tasks)"
+_LOCALHOST = "127.0.0.1,::1"
+
 # gunicorn settings that are harmless to leave out: a gunicorn.conf.py (or command line)
-# using them still loads, and each use is recorded in Settings.ignored.
+# using them still loads; each use is recorded in Settings.ignored, and a value other than
+# gunicorn's default is a warning (at start and from --check-config) that says `why`.
 IGNORED: tuple[IgnoredSetting, ...] = (
-    IgnoredSetting("worker_tmp_dir", ("--worker-tmp-dir",), metavar="DIR"),
-    IgnoredSetting("tmp_upload_dir"),
-    IgnoredSetting("secure_scheme_headers"),
-    IgnoredSetting("forwarder_headers", ("--forwarder-headers",), metavar="STRING"),
-    IgnoredSetting("logger_class", ("--logger-class",), metavar="STRING"),
-    IgnoredSetting("logconfig", ("--log-config",), metavar="FILE"),
-    IgnoredSetting("logconfig_dict"),
-    IgnoredSetting("logconfig_json", ("--log-config-json",), metavar="FILE"),
-    IgnoredSetting("syslog", ("--log-syslog",), action="store_true"),
-    IgnoredSetting("syslog_addr", ("--log-syslog-to",), metavar="SYSLOG_ADDR"),
-    IgnoredSetting("syslog_prefix", ("--log-syslog-prefix",), metavar="SYSLOG_PREFIX"),
-    IgnoredSetting("syslog_facility", ("--log-syslog-facility",), metavar="SYSLOG_FACILITY"),
+    IgnoredSetting(
+        "worker_tmp_dir", ("--worker-tmp-dir",), metavar="DIR",
+        why="worker heartbeats are in shared memory, not in temporary files",
+    ),
+    IgnoredSetting(
+        "tmp_upload_dir", why="unitcorn keeps request bodies in the socket, never in files",
+    ),
+    IgnoredSetting(
+        "secure_scheme_headers",
+        default={"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"},
+        why=f"{_NOT_YET}; the scheme comes from X-Forwarded-Proto, X-Forwarded-Ssl and "
+        "Forwarded proto= sent by a forwarded_allow_ips peer",
+    ),
+    IgnoredSetting(
+        "forwarder_headers", ("--forwarder-headers",), metavar="STRING",
+        default="SCRIPT_NAME,PATH_INFO",
+        why=f"{_NOT_YET}; SCRIPT_NAME comes from root_path, PATH_INFO from the request",
+    ),
+    IgnoredSetting(
+        "logger_class", ("--logger-class",), metavar="STRING",
+        default="gunicorn.glogging.Logger", why=_LOGGING,
+    ),
+    IgnoredSetting("logconfig", ("--log-config",), metavar="FILE", why=_LOGGING),
+    IgnoredSetting("logconfig_dict", default={}, why=_LOGGING),
+    IgnoredSetting("logconfig_json", ("--log-config-json",), metavar="FILE", why=_LOGGING),
+    IgnoredSetting("syslog", ("--log-syslog",), action="store_true", default=False, why=_LOGGING),
+    IgnoredSetting(
+        "syslog_addr", ("--log-syslog-to",), metavar="SYSLOG_ADDR",
+        default="udp://localhost:514", why=_LOGGING,
+    ),
+    IgnoredSetting("syslog_prefix", ("--log-syslog-prefix",), metavar="SYSLOG_PREFIX", why=_LOGGING),
+    IgnoredSetting(
+        "syslog_facility", ("--log-syslog-facility",), metavar="SYSLOG_FACILITY",
+        default="user", why=_LOGGING,
+    ),
     IgnoredSetting(
         "disable_redirect_access_to_syslog", ("--disable-redirect-access-to-syslog",),
-        action="store_true",
+        action="store_true", default=False, why=_LOGGING,
     ),
     IgnoredSetting(
-        "enable_stdio_inheritance", ("-R", "--enable-stdio-inheritance"), action="store_true"
+        "enable_stdio_inheritance", ("-R", "--enable-stdio-inheritance"), action="store_true",
+        default=False,
+        why="with --daemon, stdout and stderr go to /dev/null; capture_output sends them to "
+        "the error log",
     ),
-    IgnoredSetting("statsd_host", ("--statsd-host",), metavar="STATSD_ADDR"),
-    IgnoredSetting("statsd_prefix", ("--statsd-prefix",), metavar="STATSD_PREFIX"),
-    IgnoredSetting("dogstatsd_tags", ("--dogstatsd-tags",), metavar="DOGSTATSD_TAGS"),
-    IgnoredSetting("reload", ("--reload",), action="store_true"),
-    IgnoredSetting("reload_engine", ("--reload-engine",), metavar="STRING"),
-    IgnoredSetting("reload_extra_files", ("--reload-extra-file",), "append", "FILES"),
-    IgnoredSetting("spew", ("--spew",), action="store_true"),
-    IgnoredSetting("sendfile", ("--no-sendfile",), action="store_false"),
-    IgnoredSetting("initgroups", ("--initgroups",), action="store_true"),
-    IgnoredSetting("default_proc_name"),
-    IgnoredSetting("proxy_allow_ips", ("--proxy-allow-from",), metavar="STRING"),
-    IgnoredSetting("strip_header_spaces"),
-    IgnoredSetting("permit_obsolete_folding"),
-    IgnoredSetting("permit_unconventional_http_method"),
-    IgnoredSetting("permit_unconventional_http_version"),
-    IgnoredSetting("casefold_http_method"),
-    IgnoredSetting("header_map"),
-    IgnoredSetting("ssl_context"),
-    IgnoredSetting("ssl_version"),
-    IgnoredSetting("cert_reqs"),
-    IgnoredSetting("ca_certs"),
-    IgnoredSetting("suppress_ragged_eofs"),
-    IgnoredSetting("do_handshake_on_connect"),
-    IgnoredSetting("ciphers"),
+    IgnoredSetting("statsd_host", ("--statsd-host",), metavar="STATSD_ADDR", why=_STATSD),
+    IgnoredSetting(
+        "statsd_prefix", ("--statsd-prefix",), metavar="STATSD_PREFIX", default="", why=_STATSD,
+    ),
+    IgnoredSetting(
+        "dogstatsd_tags", ("--dogstatsd-tags",), metavar="DOGSTATSD_TAGS", default="",
+        why=_STATSD,
+    ),
+    IgnoredSetting("reload", ("--reload",), action="store_true", default=False, why=_RELOAD),
+    IgnoredSetting(
+        "reload_engine", ("--reload-engine",), metavar="STRING", default="auto", why=_RELOAD,
+    ),
+    IgnoredSetting(
+        "reload_extra_files", ("--reload-extra-file",), "append", "FILES", default=[],
+        why=_RELOAD,
+    ),
+    IgnoredSetting(
+        "spew", ("--spew",), action="store_true", default=False,
+        why="unitcorn does not trace executed lines; use a debugger or sys.settrace in the app",
+    ),
+    IgnoredSetting(
+        "sendfile", ("--no-sendfile",), action="store_false", default=True,
+        why="unitcorn always sends a wsgi.file_wrapper of a real file with sendfile()",
+    ),
+    IgnoredSetting(
+        "initgroups", ("--initgroups",), action="store_true", default=False,
+        why="workers get the group setting as their only group, not the user's supplementary "
+        "groups",
+    ),
+    IgnoredSetting(
+        "default_proc_name", default="gunicorn",
+        why="process titles use proc_name, else the application",
+    ),
+    IgnoredSetting(
+        "proxy_allow_ips", ("--proxy-allow-from",), metavar="STRING", default=_LOCALHOST,
+        why="it applies only to proxy_protocol, which unitcorn refuses",
+    ),
+    IgnoredSetting(
+        "strip_header_spaces", ("--strip-header-spaces",), action="store_true", default=False,
+        why=_PARSER,
+    ),
+    IgnoredSetting(
+        "permit_obsolete_folding", ("--permit-obsolete-folding",), action="store_true",
+        default=False, why=_PARSER,
+    ),
+    IgnoredSetting(
+        "permit_unconventional_http_method", ("--permit-unconventional-http-method",),
+        action="store_true", default=False, why=_PARSER,
+    ),
+    IgnoredSetting(
+        "permit_unconventional_http_version", ("--permit-unconventional-http-version",),
+        action="store_true", default=False, why=_PARSER,
+    ),
+    IgnoredSetting(
+        "casefold_http_method", ("--casefold-http-method",), action="store_true", default=False,
+        why=_PARSER,
+    ),
+    IgnoredSetting(
+        "header_map", ("--header-map",), metavar="STRING", default="drop", why=_PARSER,
+    ),
+    IgnoredSetting("ssl_context", why=_TLS),
+    IgnoredSetting("ssl_version", ("--ssl-version",), metavar="STRING", default=2, why=_TLS),
+    IgnoredSetting("cert_reqs", ("--cert-reqs",), metavar="INT", default=0, why=_TLS),
+    IgnoredSetting("ca_certs", ("--ca-certs",), metavar="FILE", why=_TLS),
+    IgnoredSetting(
+        "suppress_ragged_eofs", ("--suppress-ragged-eofs",), action="store_true", default=True,
+        why=_TLS,
+    ),
+    IgnoredSetting(
+        "do_handshake_on_connect", ("--do-handshake-on-connect",), action="store_true",
+        default=False, why=_TLS,
+    ),
+    IgnoredSetting("ciphers", ("--ciphers",), metavar="STRING", why=_TLS),
+    # -- gunicorn 27's additions --
+    IgnoredSetting(
+        "uwsgi_allow_ips", ("--uwsgi-allow-from",), metavar="STRING", default=_LOCALHOST,
+        why="it applies only to protocol = uwsgi, which unitcorn refuses",
+    ),
+    IgnoredSetting(
+        "raw_paste_global_conf", ("--paste-global",), "append", "CONF", default=[],
+        why="it applies only to paste, which unitcorn refuses",
+    ),
+    IgnoredSetting(
+        "http_protocols", ("--http-protocols",), metavar="STRING", default="h1", why=_HTTP2,
+    ),
+    IgnoredSetting(
+        "http2_cleartext", ("--http2-cleartext",), metavar="STRING", default="off", why=_HTTP2,
+    ),
+    IgnoredSetting(
+        "http2_max_concurrent_streams", ("--http2-max-concurrent-streams",), metavar="INT",
+        default=100, why=_HTTP2,
+    ),
+    IgnoredSetting(
+        "http2_initial_window_size", ("--http2-initial-window-size",), metavar="INT",
+        default=65535, why=_HTTP2,
+    ),
+    IgnoredSetting(
+        "http2_max_frame_size", ("--http2-max-frame-size",), metavar="INT", default=16384,
+        why=_HTTP2,
+    ),
+    IgnoredSetting(
+        "http2_max_header_list_size", ("--http2-max-header-list-size",), metavar="INT",
+        default=65536, why=_HTTP2,
+    ),
+    IgnoredSetting("asgi_loop", ("--asgi-loop",), metavar="STRING", default="auto", why=_ASGI),
+    IgnoredSetting(
+        "asgi_lifespan", ("--asgi-lifespan",), metavar="STRING", default="auto", why=_ASGI,
+    ),
+    IgnoredSetting(
+        "asgi_disconnect_grace_period", ("--asgi-disconnect-grace-period",), metavar="INT",
+        default=3, why=_ASGI,
+    ),
+    IgnoredSetting(
+        "websocket_max_message_size", ("--websocket-max-message-size",), metavar="INT",
+        default=16777216, why=_ASGI,
+    ),
+    IgnoredSetting(
+        "http_parser", ("--http-parser",), metavar="STRING", default="auto",
+        why="unitcorn has one HTTP parser, its own",
+    ),
+    IgnoredSetting("dirty_apps", ("--dirty-app",), "append", "STRING", default=[], why=_DIRTY),
+    IgnoredSetting("dirty_workers", ("--dirty-workers",), metavar="INT", default=0, why=_DIRTY),
+    IgnoredSetting("dirty_timeout", ("--dirty-timeout",), metavar="INT", default=300, why=_DIRTY),
+    IgnoredSetting("dirty_threads", ("--dirty-threads",), metavar="INT", default=1, why=_DIRTY),
+    IgnoredSetting(
+        "dirty_graceful_timeout", ("--dirty-graceful-timeout",), metavar="INT", default=30,
+        why=_DIRTY,
+    ),
+    IgnoredSetting("on_dirty_starting", why=_DIRTY),
+    IgnoredSetting("dirty_post_fork", why=_DIRTY),
+    IgnoredSetting("dirty_worker_init", why=_DIRTY),
+    IgnoredSetting("dirty_worker_exit", why=_DIRTY),
+    IgnoredSetting(
+        "control_socket_mode", ("--control-socket-mode",), metavar="INT", default=0o600,
+        why="unitcorn's control socket is always owner-only (0600): ctl can stop the server",
+    ),
+    IgnoredSetting(
+        "control_socket_disable", ("--no-control-socket",), action="store_true", default=False,
+        why="unitcorn opens a control socket only when control_socket (or RUNTIME_DIRECTORY) "
+        "is set; leave both unset for none",
+    ),
+    IgnoredSetting(
+        "enable_backlog_metric", ("--enable-backlog-metric",), action="store_true",
+        default=False, why=_STATSD,
+    ),
 )
 
 # gunicorn settings whose silent absence would change what clients get (plain HTTP instead of
-# TLS; PROXY lines parsed as requests; a different application). Set to anything but a false
-# value, they are a ConfigError rather than a surprise.
-REFUSED: dict[str, str] = {
-    "certfile": "unitcorn does not terminate TLS; put a TLS proxy in front of it",
-    "keyfile": "unitcorn does not terminate TLS; put a TLS proxy in front of it",
-    "proxy_protocol": "unitcorn does not speak the PROXY protocol",
-    "paste": "unitcorn does not load PasteDeploy applications; give MODULE:CALLABLE",
-}
+# TLS; PROXY or uwsgi framing parsed as requests; a different application). Set to anything
+# but a false value or gunicorn's default, they are a ConfigError rather than a surprise.
+REFUSED: tuple[IgnoredSetting, ...] = (
+    IgnoredSetting(
+        "certfile", ("--certfile",), metavar="FILE",
+        why="unitcorn does not terminate TLS; put a TLS proxy in front of it",
+    ),
+    IgnoredSetting(
+        "keyfile", ("--keyfile",), metavar="FILE",
+        why="unitcorn does not terminate TLS; put a TLS proxy in front of it",
+    ),
+    IgnoredSetting(
+        "proxy_protocol", ("--proxy-protocol",), metavar="MODE", default="off", nargs="?",
+        const="auto", why="unitcorn does not speak the PROXY protocol",
+    ),
+    IgnoredSetting(
+        "paste", ("--paste", "--paster"), metavar="STRING",
+        why="unitcorn does not load PasteDeploy applications; give MODULE:CALLABLE",
+    ),
+    IgnoredSetting(
+        "protocol", ("--protocol",), metavar="STRING", default="http",
+        why="unitcorn speaks HTTP only, not uwsgi",
+    ),
+)
 
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 IGNORED_BY_NAME: dict[str, IgnoredSetting] = {ignored.name: ignored for ignored in IGNORED}
+REFUSED_BY_NAME: dict[str, IgnoredSetting] = {refused.name: refused for refused in REFUSED}
 
 
 def hook_names() -> tuple[str, ...]:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from unitcorn.settings.catalog import IGNORED, SETTINGS
+from unitcorn.settings.catalog import IGNORED, REFUSED, SETTINGS
 from unitcorn.settings.errors import UsageError
-from unitcorn.settings.setting import Action
+from unitcorn.settings.setting import Action, IgnoredSetting, Nargs
 
 APP_DEST = "wsgi_app"  # the positional MODULE:CALLABLE is the wsgi_app setting
 _HELP_DEST = "show_help"
@@ -28,7 +28,7 @@ class _RaisingParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The unitcorn command line, gunicorn's flags, generated from SETTINGS and IGNORED.
+    """The unitcorn command line, gunicorn's flags, generated from SETTINGS, IGNORED and REFUSED.
 
     Every option defaults to "absent" (argparse.SUPPRESS), so a parse says exactly what was
     given; -h and -v set show_help / show_version rather than printing, so the CLI prints.
@@ -59,15 +59,34 @@ def build_parser() -> argparse.ArgumentParser:
             groups[setting.section] = parser.add_argument_group(setting.section)
         _add_option(
             groups[setting.section], setting.name, setting.flags, setting.action,
-            setting.metavar, setting.help,
+            setting.metavar, setting.help, setting.nargs, setting.const,
         )
-    ignored = parser.add_argument_group(
-        "gunicorn options accepted and ignored", "unitcorn does not implement these."
+    _add_gunicorn_group(
+        parser, IGNORED, "gunicorn options accepted and ignored",
+        "unitcorn does not implement these; set to anything but gunicorn's default, each is a "
+        "warning at start.", "ignored",
     )
-    for item in IGNORED:
-        if item.flags:
-            _add_option(ignored, item.name, item.flags, item.action, item.metavar, "ignored")
+    _add_gunicorn_group(
+        parser, REFUSED, "gunicorn options refused",
+        "Set to anything but gunicorn's default, these stop unitcorn (exit 78).", "refused",
+    )
     return parser
+
+
+def _add_gunicorn_group(
+    parser: argparse.ArgumentParser,
+    items: tuple[IgnoredSetting, ...],
+    title: str,
+    description: str,
+    verdict: str,
+) -> None:
+    group = parser.add_argument_group(title, description)
+    for item in items:
+        if item.flags:
+            _add_option(
+                group, item.name, item.flags, item.action, item.metavar,
+                f"{verdict}: {item.why}", item.nargs, item.const,
+            )
 
 
 def _add_option(
@@ -77,10 +96,15 @@ def _add_option(
     action: Action,
     metavar: str | None,
     help: str,
+    nargs: Nargs = None,
+    const: object = None,
 ) -> None:
     options: dict[str, object] = {"dest": dest, "action": action, "default": argparse.SUPPRESS}
     if action in ("store", "append"):
         options["metavar"] = metavar
+    if nargs is not None:
+        options["nargs"] = nargs
+        options["const"] = const
     # argparse %-formats help text; gunicorn's log atoms like %(h)s must survive that.
     options["help"] = help.replace("%", "%%")
     group.add_argument(*flags, **options)  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from unitcorn.settings.catalog import IGNORED, REFUSED, SETTINGS
 from unitcorn.settings.configfile import DEFAULT_CONFIG_FILES
 from unitcorn.settings.load import CMD_ARGS_VARIABLES
-from unitcorn.settings.report import show
-from unitcorn.settings.setting import Setting
+from unitcorn.settings.report import format_value, show
+from unitcorn.settings.setting import IgnoredSetting, Setting
 
 REGENERATE = (
     "python -c 'from unitcorn.settings import render_markdown; "
@@ -23,8 +23,13 @@ line. `unitcorn --print-config MODULE:CALLABLE` shows each value and where it ca
 
 The config file is Python: `-c FILE`, or `-c python:MODULE`; without `-c`,
 `./{DEFAULT_CONFIG_FILES[0]}`, else `./{DEFAULT_CONFIG_FILES[1]}`, is loaded when it exists.
-Its module-level names that are setting names are taken; other names are ignored. Names and
-flags are gunicorn's, so a gunicorn command line and `gunicorn.conf.py` work unchanged."""
+Its module-level names that are setting names are taken; other names are ignored (one close to
+a setting's name is a warning). Names and flags are gunicorn's, so a gunicorn command line and
+`gunicorn.conf.py` work unchanged.
+
+A log file, pidfile or `unix:` socket whose directory is missing or not writable is a
+configuration error (exit 78) at start and from `--check-config`; relative paths are taken
+from `chdir`."""
 
 
 def _sections() -> dict[str, list[Setting]]:
@@ -61,26 +66,51 @@ def _markdown_lines() -> Iterator[str]:
             yield ""
             yield from _markdown_setting(setting)
     yield ""
-    yield "## gunicorn settings accepted and ignored"
+    yield from _compatibility_lines()
+
+
+def _compatibility_lines() -> Iterator[str]:
+    yield "## gunicorn settings"
     yield ""
-    yield "unitcorn does not implement these; they are accepted so that existing configs and"
-    yield "command lines still work, and each use is listed by `--print-config`."
+    yield "Every gunicorn 27 setting, and what unitcorn does with it. Each is accepted under its"
+    yield "gunicorn name and flags: *implemented* settings are described above; *ignored* ones"
+    yield "load but change nothing, and set to anything but gunicorn's default each logs one"
+    yield "warning at start (also shown by `--check-config` and `--print-config`); *refused*"
+    yield "ones stop unitcorn with a configuration error (exit 78) unless left at gunicorn's"
+    yield "default, because ignoring them would silently change what clients get."
     yield ""
-    yield "| Setting | Command line |"
+    yield "| Setting | Status |"
     yield "|---|---|"
+    statuses = {setting.name: "implemented" for setting in SETTINGS if setting.gunicorn}
+    statuses.update({item.name: "ignored" for item in IGNORED})
+    statuses.update({item.name: "refused" for item in REFUSED})
+    for name in sorted(statuses):
+        yield f"| `{name}` | {statuses[name]} |"
+    yield ""
+    yield "### Ignored"
+    yield ""
+    yield "| Setting | Command line | No warning at | Why ignored |"
+    yield "|---|---|---|---|"
     for item in IGNORED:
-        flags = ", ".join(f"`{flag}`" for flag in item.flags) or "config file only"
-        yield f"| `{item.name}` | {flags} |"
+        yield f"| `{item.name}` | {_gunicorn_flags(item)} | {_quiet_value(item)} | {item.why} |"
     yield ""
-    yield "## gunicorn settings refused"
+    yield "### Refused"
     yield ""
-    yield "Set to anything but a false value, these stop unitcorn with a configuration error,"
-    yield "because ignoring them would silently change what clients get."
-    yield ""
-    yield "| Setting | Why |"
-    yield "|---|---|"
-    for name, reason in REFUSED.items():
-        yield f"| `{name}` | {reason} |"
+    yield "| Setting | Command line | Accepted at | Why refused |"
+    yield "|---|---|---|---|"
+    for item in REFUSED:
+        yield f"| `{item.name}` | {_gunicorn_flags(item)} | {_quiet_value(item)} | {item.why} |"
+
+
+def _gunicorn_flags(item: IgnoredSetting) -> str:
+    return ", ".join(f"`{flag}`" for flag in item.flags) or "config file only"
+
+
+def _quiet_value(item: IgnoredSetting) -> str:
+    """The values that change nothing: unset, and gunicorn's default."""
+    if item.default is None:
+        return "unset"
+    return f"unset, `{format_value(item.default)}`"
 
 
 def _markdown_setting(setting: Setting) -> Iterator[str]:
@@ -140,6 +170,17 @@ def _man_lines(version: str) -> Iterator[str]:
             yield ".TP"
             yield _man_flags(setting)
             yield _roff(f"{setting.help} Default: {_default_text(setting)}.")
+    for title, items in (("GUNICORN OPTIONS IGNORED", IGNORED), ("GUNICORN OPTIONS REFUSED", REFUSED)):
+        yield f".SH {title}"
+        yield _roff(
+            "Accepted, and ignored with a warning at start unless at gunicorn's default."
+            if items is IGNORED else "A configuration error (exit 78) unless at gunicorn's default."
+        )
+        for item in items:
+            if item.flags:
+                yield ".TP"
+                yield ", ".join(f"\\fB{_roff(flag)}\\fR" for flag in item.flags)
+                yield _roff(item.why + ".")
     yield ".SH CONFIGURATION FILE"
     yield _roff(_INTRO.replace("`", "").replace("\n", " "))
     yield ".PP"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+import types
+from collections.abc import Callable, Mapping, Sequence
 
-from unitcorn.settings.catalog import IGNORED_BY_NAME, REFUSED, SETTINGS, SETTINGS_BY_NAME
+from unitcorn.settings.catalog import (
+    IGNORED_BY_NAME,
+    REFUSED_BY_NAME,
+    SETTINGS,
+    SETTINGS_BY_NAME,
+)
 from unitcorn.settings.cmdline import CommandLine, parse_command_line
 from unitcorn.settings.configfile import find_default_config, read_config
-from unitcorn.settings.errors import ConfigError, UsageError
+from unitcorn.settings.errors import ConfigError, UsageError, show_value
+from unitcorn.settings.paths import check_paths
 from unitcorn.settings.values import Settings
 
 COMMAND_LINE = "command line"
@@ -57,6 +66,7 @@ def load_settings(
     layers.apply(COMMAND_LINE, command_line.values)
 
     settings = layers.settings(config_source=config_source)
+    check_paths(settings)
     if settings.app_uri is None and not settings.print_config:
         raise UsageError("no application module specified (give MODULE:CALLABLE)")
     return settings
@@ -103,18 +113,59 @@ def _apply_config_file(
 
 
 def _settings_in(names: Mapping[str, object], label: str, layers: _Layers) -> dict[str, object]:
-    """The config file's names that are settings; others are helpers, imports … and skipped."""
+    """The config file's names that are settings; others are helpers, imports … and skipped,
+    with a warning for one that looks like a misspelt setting."""
     found: dict[str, object] = {}
     for name, value in names.items():
         if name == "config":
-            layers.ignore(name, label)  # gunicorn also ignores -c given inside a config file
+            layers.ignore(name, value, label)  # gunicorn also ignores -c inside a config file
         elif name in SETTINGS_BY_NAME:
             found[name] = value
-        elif name in REFUSED and value:
-            raise ConfigError(name, value, label, REFUSED[name])
-        elif name in IGNORED_BY_NAME:
-            layers.ignore(name, label)
+        elif name in IGNORED_BY_NAME or name in REFUSED_BY_NAME:
+            layers.ignore(name, value, label)
+        else:
+            suggestion = _misspelt_setting(name, value)
+            if suggestion:
+                layers.warnings.append(
+                    f"{name} (from {label}): not a setting, ignored; did you mean {suggestion}?"
+                )
     return found
+
+
+_KNOWN_NAMES = (*SETTINGS_BY_NAME, *IGNORED_BY_NAME, *REFUSED_BY_NAME)
+
+
+def _misspelt_setting(name: str, value: object) -> str | None:
+    """The setting a config-file name was probably meant to be, or None.
+
+    gunicorn skips unknown names silently, because a config file also holds imports, helper
+    functions and constants. So only a lowercase, public name close to a setting's counts;
+    a module or class never; a function only if it is close to a server hook and takes as
+    many arguments (a helper `worker_count()` is not a misspelt `worker_int(worker)`).
+    """
+    if name.startswith("_") or name != name.lower():
+        return None
+    if isinstance(value, (types.ModuleType, type)):
+        return None
+    if callable(value):
+        arity = _positional_arity(value)
+        candidates: Sequence[str] = [
+            setting.name for setting in SETTINGS
+            if setting.is_hook and len(setting.hook_params) == arity
+        ]
+    else:
+        candidates = _KNOWN_NAMES
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
+    return matches[0] if matches else None
+
+
+def _positional_arity(function: Callable[..., object]) -> int | None:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for parameter in parameters if parameter.kind in positional)
 
 
 class _Layers:
@@ -125,11 +176,16 @@ class _Layers:
         self.values: dict[str, object] = {}
         self.origins: dict[str, str] = {}
         self.ignored: list[tuple[str, str]] = []
+        # An ignored setting's latest non-default value: (raw, source); one warning each.
+        self.unapplied: dict[str, tuple[object, str]] = {}
+        # A refused setting's latest value: only the last source's is judged, as for others.
+        self.refused: dict[str, tuple[object, str]] = {}
+        self.warnings: list[str] = []
 
     def apply(self, source: str, raws: Mapping[str, object]) -> None:
-        for name in raws:
-            if name in IGNORED_BY_NAME:
-                self.ignore(name, source)
+        for name, raw in raws.items():
+            if name in IGNORED_BY_NAME or name in REFUSED_BY_NAME:
+                self.ignore(name, raw, source)
         # Declaration order, so the first error reported is stable.
         for setting in SETTINGS:
             if setting.name in raws:
@@ -147,10 +203,39 @@ class _Layers:
             raise ConfigError(name, raw, source, str(exc)) from None
         self.origins[name] = source
 
-    def ignore(self, name: str, source: str) -> None:
+    def ignore(self, name: str, raw: object, source: str) -> None:
+        """A gunicorn key unitcorn does not apply: record it (and whether its value, unlike
+        gunicorn's default, would have changed something), or keep it to be judged last."""
+        if name in REFUSED_BY_NAME:
+            self.refused[name] = (raw, source)
+            return
         self.ignored.append((name, source))
+        item = IGNORED_BY_NAME.get(name)
+        if item is None:
+            return
+        self.unapplied.pop(name, None)  # a later source decides, and keeps its place last
+        if not item.is_default(raw):
+            self.unapplied[name] = (raw, source)
 
     def settings(self, config_source: str | None, **flags: bool) -> Settings:
+        for name, (raw, source) in self.refused.items():
+            refused = REFUSED_BY_NAME[name]
+            if raw and not refused.is_default(raw):
+                raise ConfigError(name, raw, source, refused.why)
+        warnings = list(self.warnings)
+        for name, (raw, source) in self.unapplied.items():
+            warnings.append(
+                f"{name} = {_show_raw(raw)} (from {source}): ignored: "
+                f"{IGNORED_BY_NAME[name].why}"
+            )
         return Settings(
-            self.values, self.origins, config_source=config_source, ignored=self.ignored, **flags
+            self.values, self.origins, config_source=config_source, ignored=self.ignored,
+            warnings=warnings, **flags,
         )
+
+
+def _show_raw(raw: object) -> str:
+    # A hook (ssl_context, the dirty_* hooks) by its name, not "<function … at 0x7f…>".
+    if callable(raw):
+        return f"{getattr(raw, '__module__', '?')}.{getattr(raw, '__qualname__', '?')}"
+    return show_value(raw)

@@ -10,13 +10,15 @@ from unitcorn.settings.values import Settings
 
 
 def render_print_config(settings: Settings) -> str:
-    """One "name = value  (origin)" line per setting, sorted by name, then ignored keys."""
+    """One "name = value  (origin)" line per setting, sorted by name, then ignored keys and
+    the warnings a start would log."""
     lines = [
         f"{setting.name} = {show(setting, getattr(settings, setting.name))}"
         f"  ({settings.origin(setting.name)})"
         for setting in sorted(SETTINGS, key=lambda setting: setting.name)
     ]
     lines += [f"# ignored: {name}  ({source})" for name, source in settings.ignored]
+    lines += [f"# warning: {warning}" for warning in settings.warnings]
     return "\n".join(lines) + "\n"
 
 

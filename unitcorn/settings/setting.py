@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Action = Literal["store", "append", "store_true", "store_false"]
+Nargs = Literal["?"] | None
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Setting:
     relative_to_cwd: bool = False  # a relative path means relative to the launch directory
     gunicorn: bool = True  # gunicorn has this setting with the same name and flags
     show: Callable[[object], str] | None = None  # how --print-config and docs write a value
+    nargs: Nargs = None  # "?": the flag's value may be left out, and then means `const`
+    const: object = None
 
     @property
     def is_hook(self) -> bool:
@@ -39,9 +42,30 @@ class Setting:
 
 @dataclass(frozen=True)
 class IgnoredSetting:
-    """A gunicorn setting unitcorn does not implement but accepts, so existing configs load."""
+    """A gunicorn setting unitcorn does not implement but accepts, so existing configs load.
+
+    Set to anything but gunicorn's own default (or None), it is reported: a warning at start
+    and by --check-config, saying ``why``. In REFUSED, it stops unitcorn instead.
+    """
 
     name: str
     flags: tuple[str, ...] = ()
     action: Action = "store"
     metavar: str | None = None
+    why: str = ""  # what unitcorn does instead, in a few words
+    default: object = None  # gunicorn's default: a value that changes nothing, so no warning
+    nargs: Nargs = None
+    const: object = None
+
+    def is_default(self, raw: object) -> bool:
+        """Whether raw (text from a command line, any value from a config file) changes
+        nothing: None, gunicorn's default, or its default as a command line writes it."""
+        if raw is None or raw == self.default:
+            return True
+        return isinstance(raw, (str, list, tuple)) and _as_text(raw) == _as_text(self.default)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)

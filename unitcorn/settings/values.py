@@ -22,6 +22,7 @@ class Settings:
         *,
         config_source: str | None = None,
         ignored: list[tuple[str, str]] | None = None,
+        warnings: list[str] | None = None,
         show_help: bool = False,
         show_version: bool = False,
     ) -> None:
@@ -33,6 +34,9 @@ class Settings:
         set_(self, "_origins", dict(origins))
         set_(self, "config_source", config_source)  # the config file loaded, or None
         set_(self, "ignored", list(ignored or []))  # (gunicorn key, source) we did not apply
+        # What the operator should hear about once: a gunicorn setting given a value that
+        # unitcorn does not apply, a config-file name that looks like a misspelt setting.
+        set_(self, "warnings", list(warnings or []))
         set_(self, "show_help", show_help)  # -h: the CLI prints help; only defaults are loaded
         set_(self, "show_version", show_version)  # -v: likewise, the version
 

@@ -143,7 +143,7 @@ def test_sync_aliases(load) -> None:
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
         (["b:app"], "unrecognized arguments: b:app"),
         (["-w"], "argument -w/--workers: expected one argument"),
-        (["--certfile", "x.pem"], "unrecognized arguments: --certfile x.pem"),
+        (["--certfile"], "argument --certfile: expected one argument"),
     ],
 )
 def test_usage_errors_raise_without_exiting(load, args: list[str], message: str) -> None:

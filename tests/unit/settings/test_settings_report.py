@@ -16,14 +16,14 @@ def test_print_config_lines(load, write) -> None:
         "gunicorn.conf.py",
         "workers = 3\nworker_tmp_dir = '/dev/shm'\ndef on_starting(server):\n    pass\n",
     )
-    s = load("app:app", "-b", "[::1]:9000", "-b", "unix:/run/a.sock", "-m", "022",
+    s = load("app:app", "-b", "[::1]:9000", "-b", "unix:/tmp/a.sock", "-m", "022",
              env={"UNITCORN_CMD_ARGS": "--timeout 9"})
     lines = render_print_config(s).splitlines()
     setting_lines = [line for line in lines if not line.startswith("#")]
     assert len(setting_lines) == len(SETTINGS)
     assert setting_lines == sorted(setting_lines)
     assert f"workers = 3  ({path})" in lines
-    assert "bind = [[::1]:9000, unix:/run/a.sock]  (command line)" in lines
+    assert "bind = [[::1]:9000, unix:/tmp/a.sock]  (command line)" in lines
     assert "timeout = 9  (UNITCORN_CMD_ARGS)" in lines
     assert "umask = 0o22  (command line)" in lines
     assert "wsgi_app = 'app:app'  (command line)" in lines
@@ -32,7 +32,11 @@ def test_print_config_lines(load, write) -> None:
     assert f"on_starting = __config__.on_starting  ({path})" in lines
     assert "on_exit = (no-op)  (default)" in lines
     assert f"config = '{path}'  (default)" in lines
-    assert lines[-1] == f"# ignored: worker_tmp_dir  ({path})"
+    assert lines[-2] == f"# ignored: worker_tmp_dir  ({path})"
+    assert lines[-1] == (
+        f"# warning: worker_tmp_dir = /dev/shm (from {path}): ignored: worker heartbeats are in "
+        "shared memory, not in temporary files"
+    )
     assert render_print_config(s).endswith("\n")
 
 
@@ -54,8 +58,8 @@ def test_markdown_covers_everything(monkeypatch) -> None:
             assert flag in text
     for item in IGNORED:
         assert f"`{item.name}`" in text
-    for name in REFUSED:
-        assert f"`{name}`" in text
+    for item in REFUSED:
+        assert f"`{item.name}`" in text
     assert "### `post_request(worker, req, environ, resp)`" in text
     # Deterministic: the environment of whoever generates it does not leak in.
     monkeypatch.setenv("WEB_CONCURRENCY", "17")

@@ -45,10 +45,10 @@ def test_relative_chdir_is_relative_to_launch_directory(load, tmp_path: Path) ->
 
 
 def test_config_file_beats_default(load, write, tmp_path: Path) -> None:
-    path = write("unitcorn.conf.py", "workers = 4\nbind = 'unix:/run/a.sock'\n")
+    path = write("unitcorn.conf.py", "workers = 4\nbind = 'unix:/tmp/a.sock'\n")
     s = load("app:app")
     assert s.workers == 4
-    assert s.bind == [Bind("unix", path="/run/a.sock")]
+    assert s.bind == [Bind("unix", path="/tmp/a.sock")]
     assert s.origin("workers") == str(path)
     assert s.config_source == str(path) == s.config
     assert s.origin("config") == "default"
@@ -117,8 +117,8 @@ def test_cmd_args_usage_errors_name_the_variable(load) -> None:
 
 def test_append_settings_replace_lower_sources(load, write) -> None:
     write("unitcorn.conf.py", "bind = ['127.0.0.1:1', '127.0.0.1:2']\nraw_env = ['A=1']\n")
-    s = load("app:app", "-b", "127.0.0.1:3", "-b", "unix:/x", "-e", "B=2", "--env", "C=x=y")
-    assert [str(b) for b in s.bind] == ["127.0.0.1:3", "unix:/x"]
+    s = load("app:app", "-b", "127.0.0.1:3", "-b", "unix:/tmp/x", "-e", "B=2", "--env", "C=x=y")
+    assert [str(b) for b in s.bind] == ["127.0.0.1:3", "unix:/tmp/x"]
     assert s.raw_env == ["B=2", "C=x=y"]
     assert s.env == {"B": "2", "C": "x=y"}
 
