@@ -208,10 +208,77 @@ SETTINGS: tuple[Setting, ...] = (
         name="forwarded_allow_ips", section="Server Mechanics", default="127.0.0.1,::1",
         convert=c.to_ip_set, flags=("--forwarded-allow-ips",), metavar="STRING",
         env="FORWARDED_ALLOW_IPS", default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1,::1",
-        help="Comma-separated front-end addresses or networks trusted to set the scheme "
-        "(X-Forwarded-Proto, X-Forwarded-Ssl, Forwarded proto=); * trusts every peer. "
-        "REMOTE_ADDR is always the socket peer: the client address a proxy forwards is left "
-        "to the application (HTTP_X_FORWARDED_FOR, HTTP_FORWARDED).",
+        help="Comma-separated front-end addresses or networks (10.0.0.0/8) whose "
+        "secure_scheme_headers and forwarder_headers are believed; * trusts every peer, and a "
+        "unix-socket peer is always trusted. REMOTE_ADDR is always the socket peer (or what a "
+        "PROXY header says, see proxy_protocol): X-Forwarded-For is left to the application.",
+    ),
+    # -- behind a proxy: gunicorn's header policy, PROXY protocol and parser knobs --
+    Setting(
+        name="secure_scheme_headers", section="Server Mechanics",
+        default={"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"},
+        convert=c.to_header_dict,
+        help="Headers (upper-case names) and the exact value by which a front-end in "
+        "forwarded_allow_ips says a request came over HTTPS: wsgi.url_scheme becomes https when "
+        "one is present with its value, http when present with another; listed headers that "
+        "disagree are refused (400).",
+    ),
+    Setting(
+        name="forwarder_headers", section="Server Mechanics", default="SCRIPT_NAME,PATH_INFO",
+        convert=c.to_name_list, flags=("--forwarder-headers",), metavar="STRING",
+        help="Comma-separated header names with _ (upper-case) that a front-end in "
+        "forwarded_allow_ips may send despite header_map; a SCRIPT_NAME header then sets "
+        "SCRIPT_NAME, the others arrive as HTTP_ keys (HTTP_PATH_INFO, HTTP_REMOTE_USER).",
+    ),
+    Setting(
+        name="header_map", section="Server Mechanics", default="drop", convert=c.to_header_map,
+        flags=("--header-map",), metavar="STRING",
+        help="What becomes of a header whose name has _ (it would share its environ key with "
+        "its - twin): drop it, refuse the request (400), or dangerous: keep it.",
+    ),
+    Setting(
+        name="proxy_protocol", section="Server Mechanics", default="off",
+        convert=c.to_proxy_protocol, flags=("--proxy-protocol",), metavar="MODE", const="auto",
+        help="Read a PROXY protocol header (v1, v2, or auto for either; a bare --proxy-protocol "
+        "or True means auto) at the start of a connection from a peer in proxy_allow_ips: its "
+        "client becomes REMOTE_ADDR/REMOTE_PORT. The header stays optional; from another peer "
+        "it is refused (403).",
+    ),
+    Setting(
+        name="proxy_allow_ips", section="Server Mechanics", default="127.0.0.1,::1",
+        convert=c.to_ip_set, flags=("--proxy-allow-from",), metavar="STRING",
+        help="Comma-separated addresses or networks allowed to send a PROXY header; * allows "
+        "every peer, and a unix-socket peer is always allowed.",
+    ),
+    Setting(
+        name="permit_obsolete_folding", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--permit-obsolete-folding",), action="store_true",
+        help="Join obsolete folded header lines (a line starting with a space or tab) instead "
+        "of refusing the request.",
+    ),
+    Setting(
+        name="strip_header_spaces", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--strip-header-spaces",), action="store_true",
+        help="Accept spaces between a header name and its colon (a request smuggling risk) "
+        "instead of refusing the request.",
+    ),
+    Setting(
+        name="permit_unconventional_http_method", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--permit-unconventional-http-method",), action="store_true",
+        help="Accept any token as a method; otherwise a method must be 3 to 20 upper-case "
+        "letters, digits or symbols other than #.",
+    ),
+    Setting(
+        name="permit_unconventional_http_version", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--permit-unconventional-http-version",), action="store_true",
+        help="Accept any HTTP/D.D version (1.1 and above served as 1.1, below as 1.0); "
+        "otherwise only 1.0 and 1.1.",
+    ),
+    Setting(
+        name="casefold_http_method", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--casefold-http-method",), action="store_true",
+        help="Upper-case the method after checking it (lower-case methods also need "
+        "permit_unconventional_http_method).",
     ),
     Setting(
         name="root_path", section="Server Mechanics", default="", convert=c.to_root_path,
@@ -297,8 +364,6 @@ SETTINGS: tuple[Setting, ...] = (
 IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting("worker_tmp_dir", ("--worker-tmp-dir",), metavar="DIR"),
     IgnoredSetting("tmp_upload_dir"),
-    IgnoredSetting("secure_scheme_headers"),
-    IgnoredSetting("forwarder_headers", ("--forwarder-headers",), metavar="STRING"),
     IgnoredSetting("logger_class", ("--logger-class",), metavar="STRING"),
     IgnoredSetting("logconfig", ("--log-config",), metavar="FILE"),
     IgnoredSetting("logconfig_dict"),
@@ -324,13 +389,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting("sendfile", ("--no-sendfile",), action="store_false"),
     IgnoredSetting("initgroups", ("--initgroups",), action="store_true"),
     IgnoredSetting("default_proc_name"),
-    IgnoredSetting("proxy_allow_ips", ("--proxy-allow-from",), metavar="STRING"),
-    IgnoredSetting("strip_header_spaces"),
-    IgnoredSetting("permit_obsolete_folding"),
-    IgnoredSetting("permit_unconventional_http_method"),
-    IgnoredSetting("permit_unconventional_http_version"),
-    IgnoredSetting("casefold_http_method"),
-    IgnoredSetting("header_map"),
     IgnoredSetting("ssl_context"),
     IgnoredSetting("ssl_version"),
     IgnoredSetting("cert_reqs"),
@@ -341,12 +399,11 @@ IGNORED: tuple[IgnoredSetting, ...] = (
 )
 
 # gunicorn settings whose silent absence would change what clients get (plain HTTP instead of
-# TLS; PROXY lines parsed as requests; a different application). Set to anything but a false
+# TLS; a different application). Set to anything but a false
 # value, they are a ConfigError rather than a surprise.
 REFUSED: dict[str, str] = {
     "certfile": "unitcorn does not terminate TLS; put a TLS proxy in front of it",
     "keyfile": "unitcorn does not terminate TLS; put a TLS proxy in front of it",
-    "proxy_protocol": "unitcorn does not speak the PROXY protocol",
     "paste": "unitcorn does not load PasteDeploy applications; give MODULE:CALLABLE",
 }
 

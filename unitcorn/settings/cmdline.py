@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
             groups[setting.section] = parser.add_argument_group(setting.section)
         _add_option(
             groups[setting.section], setting.name, setting.flags, setting.action,
-            setting.metavar, setting.help,
+            setting.metavar, setting.help, setting.const,
         )
     ignored = parser.add_argument_group(
         "gunicorn options accepted and ignored", "unitcorn does not implement these."
@@ -77,10 +77,14 @@ def _add_option(
     action: Action,
     metavar: str | None,
     help: str,
+    const: object = None,
 ) -> None:
     options: dict[str, object] = {"dest": dest, "action": action, "default": argparse.SUPPRESS}
     if action in ("store", "append"):
         options["metavar"] = metavar
+    if const is not None:  # e.g. a bare --proxy-protocol
+        options["nargs"] = "?"
+        options["const"] = const
     # argparse %-formats help text; gunicorn's log atoms like %(h)s must survive that.
     options["help"] = help.replace("%", "%%")
     group.add_argument(*flags, **options)  # type: ignore[arg-type]

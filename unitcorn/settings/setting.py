@@ -31,6 +31,7 @@ class Setting:
     relative_to_cwd: bool = False  # a relative path means relative to the launch directory
     gunicorn: bool = True  # gunicorn has this setting with the same name and flags
     show: Callable[[object], str] | None = None  # how --print-config and docs write a value
+    const: object = None  # not None: the flag's value is optional, and this when left out
 
     @property
     def is_hook(self) -> bool:
