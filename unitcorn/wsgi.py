@@ -12,12 +12,15 @@ import select
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from .http.errors import HTTPError
-from .http.parser import Limits, Request, RequestParser
+from .http.options import DEFAULT_OPTIONS, ParseOptions
+from .http.parser import Limits, ProxyHeader, Request, RequestParser
+from .http.peers import AllowList
 from .http.response import LAST_CHUNK, Framing, encode_chunk, error_response, frame_response
 
 log = logging.getLogger("unitcorn.error")
@@ -46,7 +49,7 @@ class WSGIOptions:
 
     limits: Limits
     keepalive: float  # seconds a connection may stay idle between requests (0 = no keep-alive)
-    forwarded_allow_ips: frozenset[str]  # peers whose X-Forwarded-*/Forwarded are believed
+    forwarded_allow_ips: frozenset[str]  # peers whose secure scheme/forwarder headers count
     script_name: str = ""
     url_scheme: str = "http"
     server_software: str = "unitcorn"
@@ -54,6 +57,17 @@ class WSGIOptions:
     body_timeout: float = 60.0  # a request body must arrive whole within this after its head
     send_timeout: float = 30.0  # a response must move _SEND_PROGRESS bytes within this
     multithread: bool = False  # wsgi.multithread: True under the threaded worker
+    parse: ParseOptions = DEFAULT_OPTIONS  # gunicorn's parser knobs, header policy, PROXY mode
+    proxy_allow_ips: frozenset[str] = field(default=frozenset({"127.0.0.1", "::1"}))
+
+    # Built once per worker; asked once per connection.
+    @cached_property
+    def forwarded_peers(self) -> AllowList:
+        return AllowList(self.forwarded_allow_ips)
+
+    @cached_property
+    def proxy_peers(self) -> AllowList:
+        return AllowList(self.proxy_allow_ips)
 
 
 class ClientDisconnected(OSError):
@@ -114,12 +128,19 @@ class Connection:
         self._send_credit = 0
         self._on_request = on_request
         self._on_response = on_response
-        self._parser = RequestParser(options.limits)
+        parse = options.parse
+        # The socket peer decides, as in gunicorn, even when a PROXY header names another client.
+        self._parser = RequestParser(
+            options.limits,
+            parse,
+            is_trusted=options.forwarded_peers.allows(client_addr),
+            is_proxy_allowed=parse.proxy_protocol != "off" and options.proxy_peers.allows(client_addr),
+        )
+        # The PROXY header, if any, is read with the first request; its addresses go into
+        # every environ of this connection from then on.
+        self._awaits_proxy_header = parse.proxy_protocol != "off"
         self._eof = False
         self._ready: Request | None = None  # a head found by receive_nowait(), not yet handled
-        ips = options.forwarded_allow_ips
-        # Like gunicorn: a unix-socket peer is the local proxy, hence trusted.
-        self._trusts_forwarded = "*" in ips or not isinstance(client_addr, tuple) or client_addr[0] in ips
         self._script_name = options.script_name.rstrip("/")
         self._base_environ = _base_environ(client_addr, server_addr, options, errors_stream)
         self._unix_server = not isinstance(server_addr, tuple)
@@ -341,26 +362,24 @@ class Connection:
     # -- environ -------------------------------------------------------------------------------
 
     def _environ(self, request: Request) -> dict:
+        if self._awaits_proxy_header:
+            self._awaits_proxy_header = False
+            proxy = self._parser.proxy
+            if proxy is not None:
+                self._base_environ.update(_proxy_environ(proxy))
         environ = self._base_environ.copy()
         environ["REQUEST_METHOD"] = request.method
         environ["QUERY_STRING"] = request.query
         environ["RAW_URI"] = request.target
-        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.version == (1, 1) else "HTTP/1.0"
-        path = request.path
-        if "%" in path:
-            # PEP 3333: PATH_INFO holds the decoded bytes, each byte one latin-1 character.
-            path = unquote_to_bytes(path).decode("latin-1")
-        script_name = self._script_name
-        if script_name and path.startswith(script_name):
-            rest = path[len(script_name) :]
-            if not rest or rest[0] == "/":
-                path = rest
-        environ["PATH_INFO"] = path
+        if request.version == (1, 1):
+            environ["SERVER_PROTOCOL"] = "HTTP/1.1"
+        elif request.version == (1, 0):
+            environ["SERVER_PROTOCOL"] = "HTTP/1.0"
+        else:  # permit_unconventional_http_version
+            environ["SERVER_PROTOCOL"] = "HTTP/{}.{}".format(*request.version)
 
         for name, value in request.headers:
             key = _ENVIRON_KEYS.get(name) or _environ_key(name)
-            if not key:
-                continue
             if key in environ:
                 environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + value
             else:
@@ -370,10 +389,28 @@ class Connection:
         if request.target[0] != "/" and "://" in request.target:
             # RFC 9112 §3.2.2: with an absolute-form target, its authority replaces Host.
             environ["HTTP_HOST"] = urlsplit(request.target).netloc
+        if request.scheme is not None:  # said by a trusted front-end (secure_scheme_headers)
+            environ["wsgi.url_scheme"] = request.scheme
         if self._unix_server:
             _server_from_host(environ)
-        if self._trusts_forwarded:
-            _apply_forwarded(environ)
+
+        script_name = self._script_name
+        if "HTTP_SCRIPT_NAME" in environ:
+            # gunicorn: a SCRIPT_NAME field that passed the header policy (a trusted front-end's
+            # forwarder_headers, or header_map = dangerous) replaces the mount point.
+            for name, value in request.headers:
+                if name == "SCRIPT_NAME":
+                    script_name = value.rstrip("/")
+            environ["SCRIPT_NAME"] = script_name
+        path = request.path
+        if "%" in path:
+            # PEP 3333: PATH_INFO holds the decoded bytes, each byte one latin-1 character.
+            path = unquote_to_bytes(path).decode("latin-1")
+        if script_name and path.startswith(script_name):
+            rest = path[len(script_name) :]
+            if not rest or rest[0] == "/":
+                path = rest
+        environ["PATH_INFO"] = path
         return environ
 
     # -- socket IO -----------------------------------------------------------------------------
@@ -777,9 +814,8 @@ _ENVIRON_KEYS: dict[str, str] = {"CONTENT-TYPE": "CONTENT_TYPE", "CONTENT-LENGTH
 
 
 def _environ_key(name: str) -> str:
-    # A name with "_" would land on the same key as its "-" twin (X_Forwarded_For vs
-    # X-Forwarded-For): a classic way to smuggle a header past a proxy, so it is dropped.
-    key = "" if "_" in name else "HTTP_" + name.replace("-", "_")
+    # A name with "_" reaches here only if header_map (http/head.py) let it through.
+    key = "HTTP_" + name.replace("-", "_")
     if len(_ENVIRON_KEYS) < 1000:
         _ENVIRON_KEYS[name] = key
     return key
@@ -831,26 +867,13 @@ def _server_from_host(environ: dict) -> None:
     environ["SERVER_PORT"] = port
 
 
-def _apply_forwarded(environ: dict) -> None:
-    """Take the scheme from a trusted proxy's headers (the nearest hop wins).
-
-    REMOTE_ADDR and REMOTE_PORT stay the socket peer, as in gunicorn: a client address read from
-    X-Forwarded-For or Forwarded is whatever the client put there, unless every proxy on the way
-    rewrites it, and only the application can know its proxy chain (it can read HTTP_X_FORWARDED_FOR).
-    """
-    forwarded = environ.get("HTTP_FORWARDED")
-    if forwarded:
-        # RFC 7239: the last element was added by the proxy we trust.
-        for pair in forwarded.rsplit(",", 1)[-1].split(";"):
-            key, _, value = pair.strip(" \t").partition("=")
-            value = value.strip('"').lower()
-            if key.lower() == "proto" and value in ("http", "https"):
-                environ["wsgi.url_scheme"] = value
-        return
-    proto = environ.get("HTTP_X_FORWARDED_PROTO")
-    if proto:
-        proto = proto.rsplit(",", 1)[-1].strip(" \t").lower()
-        if proto in ("http", "https"):
-            environ["wsgi.url_scheme"] = proto
-    elif environ.get("HTTP_X_FORWARDED_SSL", "").lower() == "on":
-        environ["wsgi.url_scheme"] = "https"
+def _proxy_environ(proxy: ProxyHeader) -> dict[str, str]:
+    """What a PROXY header puts in environ (gunicorn's keys): the client it relays becomes
+    REMOTE_ADDR/REMOTE_PORT, the address it was reached at PROXY_ADDR/PROXY_PORT."""
+    environ = {"PROXY_PROTOCOL": proxy.protocol}
+    if proxy.client_addr is not None:  # None: "use the socket's own addresses" (LOCAL, ...)
+        environ["REMOTE_ADDR"] = proxy.client_addr
+        environ["REMOTE_PORT"] = str(proxy.client_port)
+        environ["PROXY_ADDR"] = str(proxy.proxy_addr)
+        environ["PROXY_PORT"] = str(proxy.proxy_port)
+    return environ

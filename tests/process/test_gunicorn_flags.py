@@ -32,7 +32,7 @@ PLAUSIBLE = {
     "logconfig_json": "logging.json", "syslog_addr": "unix:///dev/log",
     "syslog_prefix": "site", "syslog_facility": "local0", "statsd_host": "localhost:8125",
     "dogstatsd_tags": "env:prod", "statsd_prefix": "site", "proc_name": "site",
-    "pythonpath": ".", "proxy_allow_ips": "10.0.0.1",
+    "pythonpath": ".", "proxy_allow_ips": "10.0.0.1", "proxy_protocol": "v1",
     "uwsgi_allow_ips": "10.0.0.1", "ssl_version": "TLSv1_2", "cert_reqs": "2",
     "ca_certs": "/etc/ssl/certs/ca-certificates.crt", "ciphers": "TLSv1.2",
     "http_protocols": "h1,h2", "http2_cleartext": "prior-knowledge",
@@ -46,14 +46,14 @@ PLAUSIBLE = {
     "dirty_graceful_timeout": "10", "control_socket": "control.sock",
     "control_socket_mode": "0o660",
     # Refused settings, at gunicorn's default: accepted without a word.
-    "protocol": "http", "proxy_protocol": "off",
+    "protocol": "http",
 }
 # Flags a starting server cannot take: each would stop it, detach it, or only print.
 NOT_FOR_A_START = {"daemon", "print_config", "check_config", "config", "bind", "pidfile"}
 # Refused unless at gunicorn's default; each gets its own test below.
 REFUSED = {
     "certfile": "/etc/ssl/site.pem", "keyfile": "/etc/ssl/site.key", "paste": "site.ini",
-    "proxy_protocol": "v1", "protocol": "uwsgi",
+    "protocol": "uwsgi",
 }
 def _gunicorn_command_line() -> tuple[list[str], set[str]]:
     """Every gunicorn flag (its first spelling) with a plausible value; the names given."""

@@ -15,6 +15,7 @@ from wsgiref.validate import validator
 
 import pytest
 
+from unitcorn.http.options import ParseOptions
 from unitcorn.http.parser import Limits
 from unitcorn.wsgi import Connection, WSGIOptions
 
@@ -728,7 +729,14 @@ def test_hooks_see_request_and_response(serve: Callable[..., Served]) -> None:
     assert served.calls == [("request", "GET", "/x"), ("response", "200 OK", 11, True)]
 
 
-def _scheme_and_remote(serve: Callable[..., Served], client_addr: Any, headers: bytes) -> tuple:
+def _environ_for(
+    serve: Callable[..., Served],
+    client_addr: Any,
+    headers: bytes,
+    options: WSGIOptions = OPTIONS,
+    prefix: bytes = b"",
+    target: bytes = b"/",
+) -> dict:
     seen: dict = {}
 
     def app(environ: dict, start_response: Callable) -> list[bytes]:
@@ -736,31 +744,131 @@ def _scheme_and_remote(serve: Callable[..., Served], client_addr: Any, headers: 
         start_response("200 OK", TEXT)
         return []
 
-    served = serve(app, client_addr=client_addr)
-    served.client.send(b"GET / HTTP/1.1\r\nHost: a\r\n" + headers + b"\r\n")
-    served.client.read_response()
+    served = serve(app, options, client_addr=client_addr)
+    served.client.send(prefix + b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n" + headers + b"\r\n")
+    response = served.client.read_response()
     served.finish()
+    if response.status != 200:
+        return {"status": response.status}
+    return seen
+
+
+def _scheme_and_remote(serve: Callable[..., Served], client_addr: Any, headers: bytes) -> tuple:
+    seen = _environ_for(serve, client_addr, headers)
     return seen["wsgi.url_scheme"], seen["REMOTE_ADDR"], seen["REMOTE_PORT"]
 
 
-def test_forwarded_scheme_only_from_allowed_peers(serve: Callable[..., Served]) -> None:
+def test_secure_scheme_headers_only_from_allowed_peers(serve: Callable[..., Served]) -> None:
     headers = b"X-Forwarded-Proto: https\r\nX-Forwarded-For: 203.0.113.9, 198.51.100.2\r\n"
     assert _scheme_and_remote(serve, ("10.0.0.1", 1), headers) == ("https", "10.0.0.1", "1")
     assert _scheme_and_remote(serve, ("10.0.0.2", 1), headers) == ("http", "10.0.0.2", "1")
+    # gunicorn's other defaults, exact values only.
+    assert _scheme_and_remote(serve, ("10.0.0.1", 1), b"X-Forwarded-Protocol: ssl\r\n")[0] == "https"
+    assert _scheme_and_remote(serve, ("10.0.0.1", 1), b"X-Forwarded-Ssl: on\r\n")[0] == "https"
+    assert _scheme_and_remote(serve, ("10.0.0.1", 1), b"X-Forwarded-Ssl: On\r\n")[0] == "http"
+    # gunicorn 27 does not read RFC 7239 Forwarded.
     forwarded = b'Forwarded: for=192.0.2.1, for="[2001:db8::1]:4711";proto=https\r\n'
-    assert _scheme_and_remote(serve, ("10.0.0.1", 1), forwarded) == ("https", "10.0.0.1", "1")
-    assert _scheme_and_remote(serve, ("10.0.0.2", 1), forwarded) == ("http", "10.0.0.2", "1")
+    assert _scheme_and_remote(serve, ("10.0.0.1", 1), forwarded) == ("http", "10.0.0.1", "1")
 
 
-def test_remote_addr_is_always_the_socket_peer(serve: Callable[..., Served]) -> None:
-    """Even a trusted proxy's client-address headers are not taken: unvalidated, spoofable."""
-    for headers in (
-        b"X-Forwarded-For: garbage\r\n",
-        b"X-Forwarded-For: 1.2.3.4\r\n",
-        b"Forwarded: for=1.2.3.4:80\r\n",
-        b'Forwarded: for="<script>"\r\n',
-    ):
-        assert _scheme_and_remote(serve, ("10.0.0.1", 5), headers) == ("http", "10.0.0.1", "5")
+def test_secure_scheme_headers_disagreeing_are_refused(serve: Callable[..., Served]) -> None:
+    headers = b"X-Forwarded-Ssl: on\r\nX-Forwarded-Proto: http\r\n"
+    assert _environ_for(serve, ("10.0.0.1", 1), headers) == {"status": 400}
+    assert _environ_for(serve, ("10.0.0.2", 1), headers)["wsgi.url_scheme"] == "http"
+
+
+def test_secure_scheme_header_configured(serve: Callable[..., Served]) -> None:
+    """The issue: X-Scheme configured and sent must give https (no redirect loop)."""
+    parse = ParseOptions(secure_scheme_headers={"X-SCHEME": "https"})
+    options = WSGIOptions(Limits(), 5.0, frozenset({"10.0.0.0/8"}), parse=parse)
+    seen = _environ_for(serve, ("10.2.3.4", 1), b"X-Scheme: https\r\n", options)
+    assert seen["wsgi.url_scheme"] == "https"
+    seen = _environ_for(serve, ("10.2.3.4", 1), b"X-Forwarded-Proto: https\r\n", options)
+    assert seen["wsgi.url_scheme"] == "http"  # no longer listed
+
+
+def test_trusted_http_scheme_overrides_url_scheme(serve: Callable[..., Served]) -> None:
+    """gunicorn: a listed header with another value means http, whatever the default."""
+    options = WSGIOptions(Limits(), 5.0, frozenset({"*"}), url_scheme="https")
+    seen = _environ_for(serve, ("10.9.9.9", 1), b"X-Forwarded-Proto: http\r\n", options)
+    assert seen["wsgi.url_scheme"] == "http"
+    assert _environ_for(serve, ("10.9.9.9", 1), b"", options)["wsgi.url_scheme"] == "https"
+
+
+def test_forwarder_headers(serve: Callable[..., Served]) -> None:
+    """A trusted front-end's SCRIPT_NAME field is the mount point; PATH_INFO and others stay
+    HTTP_ keys (gunicorn 27); from anyone else a name with "_" is dropped."""
+    headers = b"Script_Name: /app/\r\nPath_Info: /other\r\nRemote_User: eve\r\n"
+    seen = _environ_for(serve, ("10.0.0.1", 1), headers, target=b"/app/page")
+    assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("/app", "/page")
+    assert seen["HTTP_PATH_INFO"] == "/other"
+    assert "HTTP_REMOTE_USER" not in seen and "REMOTE_USER" not in seen
+    seen = _environ_for(serve, ("10.0.0.2", 1), headers, target=b"/app/page")
+    assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("", "/app/page")
+    assert "HTTP_SCRIPT_NAME" not in seen and "HTTP_PATH_INFO" not in seen
+    # A dash is not an underscore: Script-Name is an ordinary header.
+    seen = _environ_for(serve, ("10.0.0.1", 1), b"Script-Name: /app\r\n", target=b"/app/page")
+    assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("", "/app/page")
+
+
+def test_header_map(serve: Callable[..., Served]) -> None:
+    headers = b"X-Real: 1\r\nX_Real: 2\r\n"
+    assert _environ_for(serve, ("10.0.0.2", 1), headers)["HTTP_X_REAL"] == "1"
+    dangerous = WSGIOptions(Limits(), 5.0, frozenset(), parse=ParseOptions(header_map="dangerous"))
+    assert _environ_for(serve, ("10.0.0.2", 1), headers, dangerous)["HTTP_X_REAL"] == "1,2"
+    refuse = WSGIOptions(Limits(), 5.0, frozenset(), parse=ParseOptions(header_map="refuse"))
+    assert _environ_for(serve, ("10.0.0.2", 1), headers, refuse) == {"status": 400}
+
+
+def test_forwarded_allow_ips_networks_and_star(serve: Callable[..., Served]) -> None:
+    header = b"X-Forwarded-Proto: https\r\n"
+    networks = WSGIOptions(Limits(), 5.0, frozenset({"192.168.0.0/16", "2001:db8::/32"}))
+    def scheme(peer: Any, options: WSGIOptions) -> str:
+        return _environ_for(serve, peer, header, options)["wsgi.url_scheme"]
+
+    assert scheme(("192.168.7.1", 1), networks) == "https"
+    assert scheme(("2001:db8::5", 1, 0, 0), networks) == "https"
+    assert scheme(("::ffff:192.168.7.1", 1, 0, 0), networks) == "https"  # dual-stack socket
+    assert scheme(("192.169.0.1", 1), networks) == "http"
+    assert scheme(("203.0.113.1", 1), WSGIOptions(Limits(), 5.0, frozenset({"*"}))) == "https"
+    # A unix-socket peer is the local front-end: trusted, as in gunicorn.
+    assert scheme("", WSGIOptions(Limits(), 5.0, frozenset())) == "https"
+
+
+PROXY_V1 = b"PROXY TCP4 203.0.113.9 198.51.100.2 56324 443\r\n"
+
+
+def test_proxy_protocol_sets_remote_addr(serve: Callable[..., Served]) -> None:
+    options = WSGIOptions(Limits(), 5.0, frozenset(), parse=ParseOptions(proxy_protocol="auto"),
+                          proxy_allow_ips=frozenset({"10.0.0.0/8"}))
+    seen = _environ_for(serve, ("10.0.0.1", 7), b"", options, prefix=PROXY_V1)
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == ("203.0.113.9", "56324")
+    assert (seen["PROXY_ADDR"], seen["PROXY_PORT"], seen["PROXY_PROTOCOL"]) == ("198.51.100.2", "443", "TCP4")
+    local = b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"  # v2 LOCAL: the socket's own addresses
+    seen = _environ_for(serve, ("10.0.0.1", 7), b"", options, prefix=local)
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"], seen["PROXY_PROTOCOL"]) == ("10.0.0.1", "7", "LOCAL")
+    seen = _environ_for(serve, ("10.0.0.1", 7), b"", options)  # the header is optional
+    assert (seen["REMOTE_ADDR"], "PROXY_PROTOCOL" in seen) == ("10.0.0.1", False)
+    assert _environ_for(serve, ("192.0.2.1", 7), b"", options, prefix=PROXY_V1) == {"status": 403}
+    off = WSGIOptions(Limits(), 5.0, frozenset())
+    assert _environ_for(serve, ("10.0.0.1", 7), b"", off, prefix=PROXY_V1) == {"status": 400}
+
+
+def test_proxy_protocol_addresses_last_for_the_connection(serve: Callable[..., Served]) -> None:
+    seen: list[str] = []
+
+    def app(environ: dict, start_response: Callable) -> list[bytes]:
+        seen.append(environ["REMOTE_ADDR"])
+        start_response("200 OK", TEXT)
+        return []
+
+    options = WSGIOptions(Limits(), 5.0, frozenset(), parse=ParseOptions(proxy_protocol="v1"))
+    served = serve(app, options, client_addr=("127.0.0.1", 7))
+    served.client.send(PROXY_V1 + GET + GET)
+    served.client.read_response()
+    served.client.read_response()
+    served.finish()
+    assert seen == ["203.0.113.9", "203.0.113.9"]
 
 
 def test_unix_socket_peer(serve: Callable[..., Served]) -> None:

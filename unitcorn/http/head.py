@@ -5,6 +5,7 @@ only the handful of fields that decide message framing are looked at one by one.
 """
 
 import re
+from collections.abc import Mapping
 
 from .errors import HTTPError
 from .grammar import (
@@ -13,53 +14,67 @@ from .grammar import (
     BAD_PERCENT,
     FIELD_LINE,
     HOST_VALUE,
-    METHOD,
-    REQUEST_LINE,
     TOKEN,
     TRANSFER_CODING,
 )
+from .options import DEFAULT_RULES, HeadRules
 from .request import Limits, Request
 
 _HTTP_10 = (1, 0)
 _HTTP_11 = (1, 1)
 
-# The fields looked at one by one: those that change how the message is framed or the
-# connection is handled, and the singletons refused when repeated.
-_CHECKED_FIELDS = frozenset(
-    ("HOST", "CONTENT-LENGTH", "TRANSFER-ENCODING", "CONNECTION", "EXPECT", "CONTENT-TYPE")
-)
-
 _TOKEN = re.compile(TOKEN)
-_METHOD = re.compile(METHOD)
+# RFC 9110 §5.5: what a field value may not hold (checked on a value joined from obs-folds).
+_BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def parse_head(head: str, limits: Limits) -> Request:
+def parse_head(head: str, limits: Limits, rules: HeadRules = DEFAULT_RULES) -> Request:
     """Parse `head`: the request line and field lines, each ending in CRLF, decoded as latin-1."""
     eol = head.find("\r\n")
     line = head[:eol]
     if len(line) > limits.request_line:
         raise HTTPError(414, "request line too long")
-    match = REQUEST_LINE.fullmatch(line)
+    match = rules.request_line.fullmatch(line)
     if match is None:
-        raise HTTPError(400, _request_line_fault(line))
+        raise HTTPError(400, _request_line_fault(line, rules))
     method, target, major, minor = match.groups()
-    if major != "1" or minor not in ("0", "1"):
+    if major == "1" and minor in ("0", "1"):
+        version = _HTTP_11 if minor == "1" else _HTTP_10
+    elif rules.permit_version:
+        # gunicorn's permit_unconventional_http_version: any HTTP/D.D; from 1.1 up it is
+        # treated as 1.1, below as 1.0.
+        version = (int(major), int(minor))
+    else:
         raise HTTPError(505, f"HTTP/{major}.{minor} not supported")
-    version = _HTTP_11 if minor == "1" else _HTTP_10
+    if rules.casefold_method:
+        method = method.upper()
+    is_11 = version >= _HTTP_11
 
     block = head[eol + 2 :]
     lines = block.count("\n")
     # Counted before the findall: 10,000 fields are refused without building 10,000 pairs.
-    if lines > limits.fields:
+    if lines > limits.fields and not rules.permit_folding:
         raise HTTPError(431, "too many header fields")
     pairs = FIELD_LINE.findall(block)
     if len(pairs) != lines:
-        raise HTTPError(400, field_block_fault(block))
-    if len(block) > limits.field_size:
-        check_field_sizes(block, limits.field_size)
+        if not rules.is_lenient:
+            raise HTTPError(400, field_block_fault(block))
+        pairs = _lenient_fields(block, limits, rules)
+    else:
+        if lines > limits.fields:
+            raise HTTPError(431, "too many header fields")
+        if len(block) > limits.field_size:
+            check_field_sizes(block, limits.field_size)
     headers = [(name.upper(), value) for name, value in pairs]
 
     path, query = _split_target(method, target)
+
+    scheme = None
+    secure = rules.secure_scheme_headers
+    if secure:
+        scheme = _scheme(headers, secure)
+    if "_" in block:
+        headers = _map_underscores(headers, rules)
 
     hosts = 0
     content_types = 0
@@ -67,8 +82,9 @@ def parse_head(head: str, limits: Limits) -> Request:
     codings: list[str] = []
     connection = ""
     expects_continue = False
+    checked = rules.checked_fields
     for name, value in headers:
-        if name not in _CHECKED_FIELDS:
+        if name not in checked:
             continue
         if name == "HOST":
             hosts += 1
@@ -82,13 +98,14 @@ def parse_head(head: str, limits: Limits) -> Request:
             codings.append(value)
         elif name == "CONNECTION":
             connection = f"{connection},{value}" if connection else value
-        elif value.lower() == "100-continue":  # EXPECT
-            expects_continue = version == _HTTP_11
+        elif name == "EXPECT":
+            if value.lower() == "100-continue":
+                expects_continue = is_11
 
     # RFC 9112 §3.2: exactly one Host on HTTP/1.1, never more than one.
     if hosts > 1:
         raise HTTPError(400, "more than one Host")
-    if hosts == 0 and version == _HTTP_11:
+    if hosts == 0 and is_11:
         raise HTTPError(400, "missing Host")
     # RFC 9110 §5.3: a field that is not a list may not be repeated.  Two Content-Types would be
     # joined into one CONTENT_TYPE by the environ, and which one a front proxy checked is unknown.
@@ -101,7 +118,7 @@ def parse_head(head: str, limits: Limits) -> Request:
         # RFC 9112 §6.1: TE with CL is a smuggling attempt; TE was not defined for HTTP/1.0.
         if lengths:
             raise HTTPError(400, "both Content-Length and Transfer-Encoding")
-        if version == _HTTP_10:
+        if not is_11:
             raise HTTPError(400, "Transfer-Encoding on HTTP/1.0")
         _check_codings(codings)
         is_chunked = True
@@ -117,9 +134,9 @@ def parse_head(head: str, limits: Limits) -> Request:
         if "close" in options:
             keep_alive = False
         else:
-            keep_alive = version == _HTTP_11 or "keep-alive" in options
+            keep_alive = is_11 or "keep-alive" in options
     else:
-        keep_alive = version == _HTTP_11
+        keep_alive = is_11
 
     return Request(
         method,
@@ -132,7 +149,74 @@ def parse_head(head: str, limits: Limits) -> Request:
         is_chunked,
         keep_alive,
         expects_continue,
+        scheme,
     )
+
+
+def _scheme(headers: list[tuple[str, str]], secure: Mapping[str, str]) -> str | None:
+    """gunicorn's secure_scheme_headers: the scheme a trusted front-end's headers say, if any.
+
+    A listed header with exactly its listed value means https, with any other value http; two
+    that disagree (or one repeated with both) are refused, as the proxy's intent is unknowable.
+    """
+    scheme = None
+    for name, value in headers:
+        expected = secure.get(name)
+        if expected is None:
+            continue
+        said = "https" if value == expected else "http"
+        if scheme is None:
+            scheme = said
+        elif said != scheme:
+            raise HTTPError(400, "contradictory secure scheme headers")
+    return scheme
+
+
+def _map_underscores(headers: list[tuple[str, str]], rules: HeadRules) -> list[tuple[str, str]]:
+    """gunicorn's header_map: a name with "_" would share its environ key with its "-" twin
+    (X_Forwarded_For and X-Forwarded-For), a classic way to smuggle a header past a proxy.
+
+    A trusted front-end's forwarder_headers are kept; otherwise "drop" drops the field, "refuse"
+    refuses the request and "dangerous" keeps it.
+    """
+    forwarders = rules.forwarder_headers
+    policy = rules.header_map
+    kept = []
+    for name, value in headers:
+        if "_" in name and not (name in forwarders or "*" in forwarders):
+            if policy == "drop":
+                continue
+            if policy == "refuse":
+                raise HTTPError(400, "header name with underscore")
+        kept.append((name, value))
+    return kept
+
+
+def _lenient_fields(block: str, limits: Limits, rules: HeadRules) -> list[tuple[str, str]]:
+    """Parse a field block line by line, with gunicorn's permit_obsolete_folding and
+    strip_header_spaces (slow path: only a block the strict parse refused comes here)."""
+    pairs: list[list[str]] = []
+    size = 0  # of the current field, its continuation lines included
+    for line in block.split("\r\n")[:-1]:
+        if line[:1] in (" ", "\t") and pairs and rules.permit_folding:
+            # RFC 9112 §5.2: obs-fold is replaced by SP before the value is interpreted.
+            size += 2 + len(line)
+            pairs[-1][1] += " " + line.strip(" \t")
+        else:
+            name, colon, value = line.partition(":")
+            if rules.strip_header_spaces:
+                name = name.rstrip(" \t")
+            if not colon or _TOKEN.fullmatch(name) is None:
+                raise HTTPError(400, field_block_fault(line + "\r\n"))
+            if len(pairs) >= limits.fields:
+                raise HTTPError(431, "too many header fields")
+            size = len(line)
+            pairs.append([name, value.strip(" \t")])
+        if size > limits.field_size:
+            raise HTTPError(431, "header field too long")
+        if _BAD_VALUE_CHAR.search(pairs[-1][1]):
+            raise HTTPError(400, "invalid character in header value")
+    return [(name, value) for name, value in pairs]
 
 
 def _split_target(method: str, target: str) -> tuple[str, str]:
@@ -229,7 +313,7 @@ def field_block_fault(block: str) -> str:
     return "bare CR or LF in header"
 
 
-def _request_line_fault(line: str) -> str:
+def _request_line_fault(line: str, rules: HeadRules) -> str:
     """Name the fault in a request line that failed to parse (slow path, errors only)."""
     if "\r" in line or "\n" in line:
         return "bare CR or LF in request line"
@@ -237,7 +321,7 @@ def _request_line_fault(line: str) -> str:
     if len(parts) != 3:
         return "invalid request line"
     method, target, _version = parts
-    if _METHOD.fullmatch(method) is None:
+    if rules.method.fullmatch(method) is None:
         return "invalid method"
     if not target or not target.isprintable() or not target.isascii():
         return "invalid request target"

@@ -8,9 +8,11 @@ from .body import ChunkedBody, LengthBody
 from .errors import HTTPError
 from .grammar import BARE_CR_OR_LF
 from .head import parse_head
+from .options import DEFAULT_OPTIONS, ParseOptions
+from .proxy import NEED_MORE, ProxyHeader, parse_proxy_header
 from .request import Limits, Request
 
-__all__ = ["HTTPError", "Limits", "Request", "RequestParser"]
+__all__ = ["HTTPError", "Limits", "ParseOptions", "ProxyHeader", "Request", "RequestParser"]
 
 
 _DEFAULT_LIMITS = Limits()
@@ -19,8 +21,23 @@ _DEFAULT_LIMITS = Limits()
 class RequestParser:
     """Parses the requests of one connection, pipelined or not; raises HTTPError on bad input."""
 
-    def __init__(self, limits: Limits = _DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        limits: Limits = _DEFAULT_LIMITS,
+        options: ParseOptions = DEFAULT_OPTIONS,
+        *,
+        is_trusted: bool = False,
+        is_proxy_allowed: bool = False,
+    ) -> None:
+        """`is_trusted`: the peer is in forwarded_allow_ips (its scheme and forwarder headers
+        are believed); `is_proxy_allowed`: in proxy_allow_ips (it may send a PROXY header)."""
         self._limits = limits
+        self._rules = options.trusted_rules if is_trusted else options.untrusted_rules
+        self._proxy_mode = options.proxy_protocol
+        self._awaits_proxy = options.proxy_protocol != "off"  # only before the first request
+        self._is_proxy_allowed = is_proxy_allowed
+        # The PROXY header the connection began with, once consumed (None: there was none).
+        self.proxy: ProxyHeader | None = None
         self._max_head = limits.max_head
         self._buf = b""
         self._pos = 0  # bytes before this index in _buf are consumed
@@ -66,6 +83,8 @@ class RequestParser:
         buf = self._buf
         if self._pos == len(buf) and not self._eof:
             return None  # nothing buffered: the usual state between requests
+        if self._awaits_proxy and not self._take_proxy_header():
+            return None
         pos = self._skip_empty_lines()
         end = buf.find(b"\r\n\r\n", max(pos, self._scanned - 3))
         if end < 0:
@@ -73,13 +92,28 @@ class RequestParser:
             return None
         if end - pos > self._max_head:
             raise HTTPError(431, "request head too large")
-        request = parse_head(buf[pos : end + 2].decode("latin-1"), self._limits)
+        request = parse_head(buf[pos : end + 2].decode("latin-1"), self._limits, self._rules)
         self._pos = end + 4
         if request.is_chunked:
             self._body = ChunkedBody(self._limits)
         elif request.content_length:
             self._body = LengthBody(request.content_length)
         return request
+
+    def _take_proxy_header(self) -> bool:
+        """Consume the PROXY header the connection may begin with; False if more bytes are needed."""
+        found = parse_proxy_header(
+            self._buf, self._pos, self._proxy_mode, self._is_proxy_allowed, self._eof
+        )
+        if found == NEED_MORE:
+            if self._eof:
+                raise HTTPError(400, "connection closed in the middle of the PROXY header")
+            return False
+        assert not isinstance(found, str)
+        self.proxy, self._pos = found
+        self._scanned = self._pos
+        self._awaits_proxy = False
+        return True
 
     def _skip_empty_lines(self) -> int:
         # RFC 9112 §2.2: a server SHOULD ignore empty lines received before a request line
@@ -148,6 +182,8 @@ class RequestParser:
         """True when bytes of a further (pipelined) request are already buffered."""
         if self._body is not None and not self._body.done:
             return False
+        if self._awaits_proxy:  # a PROXY header may begin with CRLFs: none is skipped
+            return self._pos < len(self._buf)
         return self._skip_empty_lines() < len(self._buf)
 
     @property
@@ -155,4 +191,6 @@ class RequestParser:
         """True when no partial request is buffered (safe to close on a keep-alive timeout)."""
         if self._body is not None and not self._body.done:
             return False
+        if self._awaits_proxy:
+            return self._pos == len(self._buf)
         return self._skip_empty_lines() == len(self._buf)

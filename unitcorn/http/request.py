@@ -53,3 +53,5 @@ class Request:
     is_chunked: bool
     keep_alive: bool
     expects_continue: bool
+    # What a trusted front-end's secure_scheme_headers say ("https" or "http"); None if silent.
+    scheme: str | None = None

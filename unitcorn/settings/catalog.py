@@ -211,10 +211,78 @@ SETTINGS: tuple[Setting, ...] = (
         name="forwarded_allow_ips", section="Server Mechanics", default="127.0.0.1,::1",
         convert=c.to_ip_set, flags=("--forwarded-allow-ips",), metavar="STRING",
         env="FORWARDED_ALLOW_IPS", default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1,::1",
-        help="Comma-separated front-end addresses or networks trusted to set the scheme "
-        "(X-Forwarded-Proto, X-Forwarded-Ssl, Forwarded proto=); * trusts every peer. "
-        "REMOTE_ADDR is always the socket peer: the client address a proxy forwards is left "
-        "to the application (HTTP_X_FORWARDED_FOR, HTTP_FORWARDED).",
+        help="Comma-separated front-end addresses or networks (10.0.0.0/8) whose "
+        "secure_scheme_headers and forwarder_headers are believed; * trusts every peer, and a "
+        "unix-socket peer is always trusted. REMOTE_ADDR is always the socket peer (or what a "
+        "PROXY header says, see proxy_protocol): X-Forwarded-For is left to the application.",
+    ),
+    # -- behind a proxy: gunicorn's header policy, PROXY protocol and parser knobs --
+    Setting(
+        name="secure_scheme_headers", section="Server Mechanics",
+        default={"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"},
+        convert=c.to_header_dict,
+        help="Headers (upper-case names) and the exact value by which a front-end in "
+        "forwarded_allow_ips says a request came over HTTPS: wsgi.url_scheme becomes https when "
+        "one is present with its value, http when present with another; listed headers that "
+        "disagree are refused (400).",
+    ),
+    Setting(
+        name="forwarder_headers", section="Server Mechanics", default="SCRIPT_NAME,PATH_INFO",
+        convert=c.to_name_list, flags=("--forwarder-headers",), metavar="STRING",
+        help="Comma-separated header names with _ (upper-case) that a front-end in "
+        "forwarded_allow_ips may send despite header_map; a SCRIPT_NAME header then sets "
+        "SCRIPT_NAME, the others arrive as HTTP_ keys (HTTP_PATH_INFO, HTTP_REMOTE_USER).",
+    ),
+    Setting(
+        name="header_map", section="Server Mechanics", default="drop", convert=c.to_header_map,
+        flags=("--header-map",), metavar="STRING",
+        help="What becomes of a header whose name has _ (it would share its environ key with "
+        "its - twin): drop it, refuse the request (400), or dangerous: keep it.",
+    ),
+    Setting(
+        name="proxy_protocol", section="Server Mechanics", default="off",
+        convert=c.to_proxy_protocol, flags=("--proxy-protocol",), metavar="MODE", nargs="?",
+        const="auto",
+        help="Read a PROXY protocol header (v1, v2, or auto for either; a bare --proxy-protocol "
+        "or True means auto) at the start of a connection from a peer in proxy_allow_ips: its "
+        "client becomes REMOTE_ADDR/REMOTE_PORT. The header stays optional; from another peer "
+        "it is refused (403).",
+    ),
+    Setting(
+        name="proxy_allow_ips", section="Server Mechanics", default="127.0.0.1,::1",
+        convert=c.to_ip_set, flags=("--proxy-allow-from",), metavar="STRING",
+        help="Comma-separated addresses or networks allowed to send a PROXY header; * allows "
+        "every peer, and a unix-socket peer is always allowed.",
+    ),
+    Setting(
+        name="permit_obsolete_folding", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--permit-obsolete-folding",), action="store_true",
+        help="Join obsolete folded header lines (a line starting with a space or tab) instead "
+        "of refusing the request.",
+    ),
+    Setting(
+        name="strip_header_spaces", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--strip-header-spaces",), action="store_true",
+        help="Accept spaces between a header name and its colon (a request smuggling risk) "
+        "instead of refusing the request.",
+    ),
+    Setting(
+        name="permit_unconventional_http_method", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--permit-unconventional-http-method",), action="store_true",
+        help="Accept any token as a method; otherwise a method must be 3 to 20 upper-case "
+        "letters, digits or symbols other than #.",
+    ),
+    Setting(
+        name="permit_unconventional_http_version", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--permit-unconventional-http-version",), action="store_true",
+        help="Accept any HTTP/D.D version (1.1 and above served as 1.1, below as 1.0); "
+        "otherwise only 1.0 and 1.1.",
+    ),
+    Setting(
+        name="casefold_http_method", section="Server Mechanics", default=False,
+        convert=c.to_bool, flags=("--casefold-http-method",), action="store_true",
+        help="Upper-case the method after checking it (lower-case methods also need "
+        "permit_unconventional_http_method).",
     ),
     Setting(
         name="root_path", section="Server Mechanics", default="", convert=c.to_root_path,
@@ -299,7 +367,6 @@ SETTINGS: tuple[Setting, ...] = (
 _NOT_YET = "not implemented yet"
 _LOGGING = f"{_NOT_YET}; unitcorn logs to errorlog and accesslog (journald under systemd)"
 _STATSD = f"{_NOT_YET}; unitcorn sends no metrics"
-_PARSER = f"{_NOT_YET}; unitcorn's HTTP parser keeps its strict rules"
 _RELOAD = "unitcorn does not watch files; send HUP (or run `unitcorn ctl reload`) after a deploy"
 _TLS = "unitcorn does not terminate TLS (certfile is refused); put a TLS proxy in front of it"
 _HTTP2 = "unitcorn speaks HTTP/1.0 and HTTP/1.1 only"
@@ -317,17 +384,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     ),
     IgnoredSetting(
         "tmp_upload_dir", why="unitcorn keeps request bodies in the socket, never in files",
-    ),
-    IgnoredSetting(
-        "secure_scheme_headers",
-        default={"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"},
-        why=f"{_NOT_YET}; the scheme comes from X-Forwarded-Proto, X-Forwarded-Ssl and "
-        "Forwarded proto= sent by a forwarded_allow_ips peer",
-    ),
-    IgnoredSetting(
-        "forwarder_headers", ("--forwarder-headers",), metavar="STRING",
-        default="SCRIPT_NAME,PATH_INFO",
-        why=f"{_NOT_YET}; SCRIPT_NAME comes from root_path, PATH_INFO from the request",
     ),
     IgnoredSetting(
         "logger_class", ("--logger-class",), metavar="STRING",
@@ -388,33 +444,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting(
         "default_proc_name", default="gunicorn",
         why="process titles use proc_name, else the application",
-    ),
-    IgnoredSetting(
-        "proxy_allow_ips", ("--proxy-allow-from",), metavar="STRING", default=_LOCALHOST,
-        why="it applies only to proxy_protocol, which unitcorn refuses",
-    ),
-    IgnoredSetting(
-        "strip_header_spaces", ("--strip-header-spaces",), action="store_true", default=False,
-        why=_PARSER,
-    ),
-    IgnoredSetting(
-        "permit_obsolete_folding", ("--permit-obsolete-folding",), action="store_true",
-        default=False, why=_PARSER,
-    ),
-    IgnoredSetting(
-        "permit_unconventional_http_method", ("--permit-unconventional-http-method",),
-        action="store_true", default=False, why=_PARSER,
-    ),
-    IgnoredSetting(
-        "permit_unconventional_http_version", ("--permit-unconventional-http-version",),
-        action="store_true", default=False, why=_PARSER,
-    ),
-    IgnoredSetting(
-        "casefold_http_method", ("--casefold-http-method",), action="store_true", default=False,
-        why=_PARSER,
-    ),
-    IgnoredSetting(
-        "header_map", ("--header-map",), metavar="STRING", default="drop", why=_PARSER,
     ),
     IgnoredSetting("ssl_context", why=_TLS),
     IgnoredSetting("ssl_version", ("--ssl-version",), metavar="STRING", default=2, why=_TLS),
@@ -514,10 +543,6 @@ REFUSED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting(
         "keyfile", ("--keyfile",), metavar="FILE",
         why="unitcorn does not terminate TLS; put a TLS proxy in front of it",
-    ),
-    IgnoredSetting(
-        "proxy_protocol", ("--proxy-protocol",), metavar="MODE", default="off", nargs="?",
-        const="auto", why="unitcorn does not speak the PROXY protocol",
     ),
     IgnoredSetting(
         "paste", ("--paste", "--paster"), metavar="STRING",

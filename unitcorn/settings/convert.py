@@ -225,10 +225,58 @@ def to_ip_set(value: object) -> frozenset[str]:
         if item == "*":
             continue
         try:
-            ipaddress.ip_network(item, strict=False)
+            # strict, as in gunicorn: 10.0.0.1/8 is a mistake for 10.0.0.0/8.
+            ipaddress.ip_network(item)
         except ValueError:
             raise ValueError(f"{item!r} is not an IP address, a network or '*'") from None
     return frozenset(items)
+
+
+def to_header_dict(value: object) -> dict[str, str]:
+    """gunicorn's secure_scheme_headers: {"UPPER-CASE-NAME": "exact value", ...}."""
+    if not isinstance(value, dict):
+        raise TypeError(f"must be a dict of header names to values, not {type(value).__name__}")
+    for name, expected in value.items():
+        if not isinstance(name, str) or not isinstance(expected, str):
+            raise ValueError(f"{name!r}: {expected!r}: names and values must be strings")
+    return dict(value)
+
+
+def to_name_list(value: object) -> list[str]:
+    """Comma-separated names (or a list of them in a config file); empty items are skipped."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return [to_text(item).strip() for item in _iterable(value, "a name")]
+
+
+# gunicorn's spellings for proxy_protocol; True (and a bare --proxy-protocol) mean auto.
+_PROXY_PROTOCOL = {
+    "false": "off", "off": "off", "0": "off", "none": "off",
+    "true": "auto", "auto": "auto", "1": "auto", "v1": "v1", "v2": "v2",
+}
+
+
+def to_proxy_protocol(value: object) -> str:
+    if value is None:
+        return "off"
+    if isinstance(value, bool):
+        return "auto" if value else "off"
+    if not isinstance(value, str):
+        raise TypeError(f"must be off, v1, v2 or auto, not {type(value).__name__}")
+    mode = _PROXY_PROTOCOL.get(value.strip().lower())
+    if mode is None:
+        raise ValueError("must be off, v1, v2 or auto")
+    return mode
+
+
+HEADER_MAPS = ("drop", "refuse", "dangerous")
+
+
+def to_header_map(value: object) -> str:
+    policy = to_text(value).strip().lower()
+    if policy not in HEADER_MAPS:
+        raise ValueError(f"must be one of {', '.join(HEADER_MAPS)}")
+    return policy
 
 
 def to_root_path(value: object) -> str:

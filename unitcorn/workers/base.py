@@ -26,6 +26,7 @@ from unitcorn.arbiter.decisions import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 from unitcorn.arbiter.heartbeat import HeartbeatPen
 from unitcorn.arbiter.signals import SignalQueue
 from unitcorn.hooks import call_hook
+from unitcorn.http.options import ParseOptions
 from unitcorn.http.parser import Limits
 from unitcorn.logs import (
     ACCESS_LOGGER,
@@ -288,6 +289,18 @@ def wsgi_options(settings: Any) -> WSGIOptions:
         head_timeout=float(settings.header_timeout),
         body_timeout=float(settings.body_timeout),
         send_timeout=float(settings.send_timeout),
+        parse=ParseOptions(
+            permit_obsolete_folding=settings.permit_obsolete_folding,
+            strip_header_spaces=settings.strip_header_spaces,
+            permit_unconventional_http_method=settings.permit_unconventional_http_method,
+            permit_unconventional_http_version=settings.permit_unconventional_http_version,
+            casefold_http_method=settings.casefold_http_method,
+            header_map=settings.header_map,
+            secure_scheme_headers=dict(settings.secure_scheme_headers),
+            forwarder_headers=frozenset(settings.forwarder_headers),
+            proxy_protocol=settings.proxy_protocol,
+        ),
+        proxy_allow_ips=frozenset(settings.proxy_allow_ips),
     )
 
 

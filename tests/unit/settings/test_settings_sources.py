@@ -254,7 +254,7 @@ def test_gunicorn_only_keys_are_ignored_and_recorded(load, write) -> None:
         worker_tmp_dir = "/dev/shm"
         logconfig = None
         statsd_host = "localhost:8125"
-        secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+        tmp_upload_dir = "/tmp"
         certfile = None
         config = "elsewhere.py"
         """,
@@ -264,7 +264,7 @@ def test_gunicorn_only_keys_are_ignored_and_recorded(load, write) -> None:
         ("worker_tmp_dir", str(path)),
         ("logconfig", str(path)),
         ("statsd_host", str(path)),
-        ("secure_scheme_headers", str(path)),
+        ("tmp_upload_dir", str(path)),
         ("config", str(path)),
         ("worker_tmp_dir", "command line"),
         ("reload", "command line"),
@@ -277,7 +277,6 @@ def test_gunicorn_only_keys_are_ignored_and_recorded(load, write) -> None:
     [
         ("certfile", "'/etc/ssl/site.pem'", "does not terminate TLS"),
         ("keyfile", "'/etc/ssl/site.key'", "does not terminate TLS"),
-        ("proxy_protocol", "True", "PROXY protocol"),
         ("paste", "'site.ini'", "PasteDeploy"),
     ],
 )

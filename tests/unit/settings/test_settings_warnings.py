@@ -83,8 +83,6 @@ def test_no_sendfile_warns(load) -> None:
         (["--keyfile", "k.pem"], "keyfile = k.pem (from command line): "),
         (["--paste", "site.ini"], "paste = site.ini (from command line): "),
         (["--paster", "site.ini"], "paste = site.ini (from command line): "),
-        (["--proxy-protocol"], "proxy_protocol = auto (from command line): "),
-        (["--proxy-protocol", "v2"], "proxy_protocol = v2 (from command line): "),
         (["--protocol", "uwsgi"], "protocol = uwsgi (from command line): "),
     ],
 )
@@ -95,9 +93,9 @@ def test_refused_flags_parse_then_stop(load, args: list[str], start: str) -> Non
 
 
 def test_only_the_last_source_of_a_refused_setting_counts(load, write) -> None:
-    write("gunicorn.conf.py", "proxy_protocol = 'v2'\n")
-    assert load("--proxy-protocol", "off", "app:app").warnings == []
-    with pytest.raises(ConfigError, match=r"^proxy_protocol = v2 \(from /"):
+    write("gunicorn.conf.py", "protocol = 'uwsgi'\n")
+    assert load("--protocol", "http", "app:app").warnings == []
+    with pytest.raises(ConfigError, match=r"^protocol = uwsgi \(from /"):
         load("app:app")
 
 
