@@ -208,3 +208,12 @@ def test_a_retiring_worker_closes_websockets_with_1012_and_new_ones_reach_the_ne
     assert closed.value.rcvd.code == 1012
     assert "1012" in marker.read_text().splitlines()  # the app saw why (the fresh one: 1000)
     server.wait_for_workers(lambda pids: old not in pids and len(pids) == 1, "old worker gone")
+
+
+def test_scheme_from_a_trusted_front_end_and_client_from_its_proxy_header(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI, "--proxy-protocol", "v1",
+                          "--proxy-allow-from", "127.0.0.1")
+    with Wire(server.port) as wire:
+        wire.send(b"PROXY TCP4 203.0.113.7 127.0.0.1 51000 443\r\n")
+        answer = wire.request("GET", "/scope", headers="X-Forwarded-Proto: https\r\n")
+    assert json.loads(answer.body) == {"scheme": "https", "client": ["203.0.113.7", 51000]}

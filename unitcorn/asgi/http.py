@@ -64,7 +64,7 @@ class HTTPConnection(asyncio.Protocol):
         self._state = state
         self._options = state.options
         self._loop = asyncio.get_running_loop()
-        self._parser = RequestParser(state.options.limits)
+        self._parser = RequestParser(state.options.limits)  # replaced once the peer is known
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._phase = "fresh"  # fresh | idle | head | busy | websocket | lingering | closed
@@ -85,7 +85,16 @@ class HTTPConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._state.connections.add(self)
-        self._client = _address(transport.get_extra_info("peername"))
+        peer = transport.get_extra_info("peername")
+        options, parse = self._options, self._options.parse
+        # The same trust rules as the WSGI workers: the socket peer decides (docs/proxies.md).
+        self._parser = RequestParser(
+            options.limits,
+            parse,
+            is_trusted=options.forwarded_peers.allows(peer),
+            is_proxy_allowed=parse.proxy_protocol != "off" and options.proxy_peers.allows(peer),
+        )
+        self._client = _address(peer)
         self._server = _address(transport.get_extra_info("sockname"))
         if self._state.is_retiring:
             self._set_timer(_SILENT_CLIENT_GRACE, self._close)
@@ -207,7 +216,7 @@ class HTTPConnection(asyncio.Protocol):
             session.data_received(early)
         scope = self.scope(request)
         scope["type"] = "websocket"
-        scope["scheme"] = "wss" if self._options.url_scheme == "https" else "ws"
+        scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
         protocols = dict(request.headers).get("SEC-WEBSOCKET-PROTOCOL", "")
         scope["subprotocols"] = [p.strip() for p in protocols.split(",") if p.strip()]
         del scope["method"]
@@ -322,17 +331,24 @@ class HTTPConnection(asyncio.Protocol):
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": "1.1" if request.version == (1, 1) else "1.0",
             "method": request.method,
-            "scheme": options.url_scheme,
+            "scheme": request.scheme or options.url_scheme,
             "path": path,
             "raw_path": request.path.encode("latin-1"),
             "query_string": request.query.encode("latin-1"),
             "root_path": root_path,
             "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
                         for name, value in request.headers],
-            "client": self._client,
+            "client": self._proxied_client(),
             "server": self._server,
             "state": self._state.lifespan_state.copy(),
         }
+
+    def _proxied_client(self) -> Any:
+        """The client a PROXY header relays, else the socket peer."""
+        proxy = self._parser.proxy
+        if proxy is not None and proxy.client_addr is not None:
+            return (proxy.client_addr, proxy.client_port)
+        return self._client
 
     def environ(self, request: Request) -> dict[str, Any]:
         """The few CGI names the access log and gunicorn-style hooks read."""

@@ -51,6 +51,8 @@ async def echo(scope, receive, send):
         for part in (b"one,", b"two,", b"three"):
             await send({"type": "http.response.body", "body": part, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/scope":
+        await _reply(send, json.dumps({"scheme": scope["scheme"], "client": scope["client"]}).encode())
     elif path == "/state":
         await _reply(send, json.dumps(scope["state"]).encode())
     elif path == "/refuse":
