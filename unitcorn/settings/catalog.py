@@ -370,7 +370,8 @@ _STATSD = f"{_NOT_YET}; unitcorn sends no metrics"
 _RELOAD = "unitcorn does not watch files; send HUP (or run `unitcorn ctl reload`) after a deploy"
 _TLS = "unitcorn does not terminate TLS (certfile is refused); put a TLS proxy in front of it"
 _HTTP2 = "unitcorn speaks HTTP/1.0 and HTTP/1.1 only"
-_ASGI = "unitcorn serves WSGI applications only"
+_ASGI = ("not implemented yet; the asgi worker uses asyncio, lifespan auto and a 16 MiB "
+         "WebSocket message limit (docs/asgi.md)")
 _DIRTY = "unitcorn has no dirty arbiters (gunicorn 27's separate pool for long-running tasks)"
 _LOCALHOST = "127.0.0.1,::1"
 
