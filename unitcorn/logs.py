@@ -12,8 +12,14 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
+from unitcorn.logconfig import ForwardHandler, read_log_config
+
 ERROR_LOGGER = "unitcorn.error"
 ACCESS_LOGGER = "unitcorn.access"
+# gunicorn's names for the same two logs: configs and apps written for gunicorn use them.
+GUNICORN_ERROR_LOGGER = "gunicorn.error"
+GUNICORN_ACCESS_LOGGER = "gunicorn.access"
+SERVER_LOGGERS = (ERROR_LOGGER, ACCESS_LOGGER, GUNICORN_ERROR_LOGGER, GUNICORN_ACCESS_LOGGER)
 
 LINE_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
@@ -184,28 +190,62 @@ def _journal_handler() -> logging.Handler | None:
 
 
 def configure_logging(settings: Any) -> None:
-    """(Re)build both loggers from settings; called at start and again after a reload."""
+    """(Re)build both loggers from settings; called at start and again after a reload.
+
+    With an operator logging config (--log-config, logconfig_dict, --log-config-json) it is
+    applied first, as gunicorn does; see unitcorn.logconfig for how gunicorn's logger names
+    map onto ours. Raises ConfigError for a config that cannot be read or applied.
+    """
+    plan = read_log_config(settings)  # before anything is torn down: a bad file changes nothing
     close_logging()
-    error = logging.getLogger(ERROR_LOGGER)
-    error.propagate = False
-    error.setLevel(LEVELS.get(str(settings.loglevel).lower(), logging.INFO))
+    if plan is not None:
+        plan.apply()
+    configured = plan.loggers if plan is not None else frozenset()
+    error_level = LEVELS.get(str(settings.loglevel).lower(), logging.INFO)
+    for ours, theirs, level, make_handler in (
+        (ERROR_LOGGER, GUNICORN_ERROR_LOGGER, error_level, _error_handler),
+        (ACCESS_LOGGER, GUNICORN_ACCESS_LOGGER, logging.INFO, _access_handler),
+    ):
+        handlers = [] if theirs in configured else make_handler(settings)
+        if theirs not in configured:
+            # gunicorn's own logger, set up as gunicorn sets it up: apps copy its handlers
+            # and level (`logging.getLogger("gunicorn.error").handlers`) to log like the server.
+            _set(logging.getLogger(theirs), level, handlers)
+        if ours in configured:
+            logging.getLogger(ours).disabled = False  # the operator's config says the rest
+        elif plan is None:
+            _set(logging.getLogger(ours), level, handlers)
+        else:
+            target = logging.getLogger(theirs)
+            _set(logging.getLogger(ours), target.getEffectiveLevel(), [ForwardHandler(target)])
+    if settings.capture_output and settings.errorlog != "-":
+        capture_output(settings.errorlog)
+
+
+def _set(logger: logging.Logger, level: int, handlers: list[logging.Handler]) -> None:
+    logger.propagate = False
+    logger.disabled = False  # a dictConfig with disable_existing_loggers must not silence us
+    logger.setLevel(level)
+    for handler in handlers:
+        logger.addHandler(handler)
+
+
+def _error_handler(settings: Any) -> list[logging.Handler]:
     handler = _journal_handler() if settings.errorlog == "-" else None
     if handler is None:
         handler = _handler_for(settings.errorlog, sys.stderr)
         handler.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
-    error.addHandler(handler)
+    return [handler]
 
-    access = logging.getLogger(ACCESS_LOGGER)
-    access.propagate = False
-    access.setLevel(logging.INFO)
-    if settings.accesslog:
-        access_handler = _journal_handler() if settings.accesslog == "-" else None
-        if access_handler is None:
-            access_handler = _handler_for(settings.accesslog, sys.stdout)
-            access_handler.setFormatter(logging.Formatter("%(message)s"))
-        access.addHandler(access_handler)
-    if settings.capture_output and settings.errorlog != "-":
-        capture_output(settings.errorlog)
+
+def _access_handler(settings: Any) -> list[logging.Handler]:
+    if not settings.accesslog:
+        return []
+    handler = _journal_handler() if settings.accesslog == "-" else None
+    if handler is None:
+        handler = _handler_for(settings.accesslog, sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    return [handler]
 
 
 def capture_output(path: str) -> None:
@@ -218,20 +258,44 @@ def capture_output(path: str) -> None:
     os.close(fd)
 
 
-def reopen_logs() -> None:
-    for name in (ERROR_LOGGER, ACCESS_LOGGER):
+def _server_handlers() -> list[logging.Handler]:
+    """The handlers of unitcorn's and gunicorn's loggers, each once."""
+    found: dict[int, logging.Handler] = {}
+    for name in SERVER_LOGGERS:
         for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, ReopenableFileHandler):
-                handler.reopen()
+            found.setdefault(id(handler), handler)
+    return list(found.values())
+
+
+def reopen_logs() -> None:
+    """USR1: reopen the log files (after logrotate), ours and, as gunicorn does, the
+    FileHandlers an operator's logging config put on the server's loggers."""
+    for handler in _server_handlers():
+        if isinstance(handler, ReopenableFileHandler):
+            handler.reopen()
+        elif isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream:
+                    _close_quietly(handler.stream)
+                handler.stream = handler._open()
+            except OSError as exc:
+                logging.getLogger(ERROR_LOGGER).error(
+                    "log reopen failed path=%s error=%s", handler.baseFilename, exc.strerror
+                )
+            finally:
+                handler.release()
 
 
 def close_logging() -> None:
-    for name in (ERROR_LOGGER, ACCESS_LOGGER):
+    handlers = _server_handlers()
+    for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
-            if isinstance(handler, ReopenableFileHandler):
-                handler.close()
+    for handler in handlers:
+        if isinstance(handler, (ReopenableFileHandler, ForwardHandler)):
+            handler.close()
 
 
 def access_enabled() -> bool:

@@ -251,6 +251,23 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--capture-output",), action="store_true",
         help="Send the application's stdout and stderr to the error log.",
     ),
+    # -- Logging: the operator's logging config, syslog, statsd (gunicorn's) --
+    Setting(
+        name="logconfig", section="Logging", default=None, convert=c.to_optional_text,
+        flags=("--log-config",), metavar="FILE", relative_to_cwd=True,
+        help="A logging.config.fileConfig ini file, applied after the settings above; it may "
+        "configure gunicorn.error and gunicorn.access (see unitcorn's logging in the docs).",
+    ),
+    Setting(
+        name="logconfig_dict", section="Logging", default={}, convert=c.to_dict,
+        help="A logging.config.dictConfig dictionary, laid over gunicorn's defaults (its "
+        "top-level keys replace theirs); wins over logconfig_json and logconfig.",
+    ),
+    Setting(
+        name="logconfig_json", section="Logging", default=None, convert=c.to_optional_text,
+        flags=("--log-config-json",), metavar="FILE", relative_to_cwd=True,
+        help="A JSON file holding a logconfig_dict dictionary; wins over logconfig.",
+    ),
     # -- Process Naming --
     Setting(
         name="proc_name", section="Process Naming", default=None, convert=c.to_optional_text,
@@ -300,9 +317,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting("secure_scheme_headers"),
     IgnoredSetting("forwarder_headers", ("--forwarder-headers",), metavar="STRING"),
     IgnoredSetting("logger_class", ("--logger-class",), metavar="STRING"),
-    IgnoredSetting("logconfig", ("--log-config",), metavar="FILE"),
-    IgnoredSetting("logconfig_dict"),
-    IgnoredSetting("logconfig_json", ("--log-config-json",), metavar="FILE"),
     IgnoredSetting("syslog", ("--log-syslog",), action="store_true"),
     IgnoredSetting("syslog_addr", ("--log-syslog-to",), metavar="SYSLOG_ADDR"),
     IgnoredSetting("syslog_prefix", ("--log-syslog-prefix",), metavar="SYSLOG_PREFIX"),

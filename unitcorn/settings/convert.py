@@ -77,6 +77,15 @@ def to_any_text(value: object) -> str:
     return value
 
 
+def to_dict(value: object) -> dict:
+    """A dictionary (logconfig_dict): None and {} both mean "not set"."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"must be a dict, not {type(value).__name__}")
+    return value
+
+
 def _to_text_list(value: object, what: str) -> list[str]:
     # gunicorn lets a config file give a single string where a list is expected.
     items: Iterable[object] = [value] if isinstance(value, str) else _iterable(value, what)
