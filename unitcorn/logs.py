@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from unitcorn.logconfig import ForwardHandler, read_log_config
+from unitcorn.statsd import StatsdLogHandler
+from unitcorn.statsd import client_for as statsd_client_for
 
 ERROR_LOGGER = "unitcorn.error"
 ACCESS_LOGGER = "unitcorn.access"
@@ -218,6 +220,9 @@ def configure_logging(settings: Any) -> None:
         else:
             target = logging.getLogger(theirs)
             _set(logging.getLogger(ours), target.getEffectiveLevel(), [ForwardHandler(target)])
+    statsd = statsd_client_for(settings)
+    if statsd is not None:  # gunicorn.log.warning, .error…: counted in the process that logs
+        logging.getLogger(ERROR_LOGGER).addHandler(StatsdLogHandler(statsd))
     if settings.capture_output and settings.errorlog != "-":
         capture_output(settings.errorlog)
 
@@ -294,7 +299,7 @@ def close_logging() -> None:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
     for handler in handlers:
-        if isinstance(handler, (ReopenableFileHandler, ForwardHandler)):
+        if isinstance(handler, (ReopenableFileHandler, ForwardHandler, StatsdLogHandler)):
             handler.close()
 
 

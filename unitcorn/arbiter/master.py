@@ -27,6 +27,7 @@ from unitcorn.arbiter.heartbeat import BoardFull, HeartbeatBoard
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
 from unitcorn.arbiter.reload import Reloader, check_worker_bounds
 from unitcorn.arbiter.signals import SignalQueue, fork_with_signals_blocked
+from unitcorn.arbiter.statsd_plugin import WorkerCountGauge
 from unitcorn.arbiter.upgrade import Upgrader
 from unitcorn.hooks import call_hook
 from unitcorn.logs import ERROR_LOGGER, reopen_logs, set_log_context
@@ -69,7 +70,9 @@ class Master:
         self.master_pid = master_pid
         path = settings.control_socket
         self.control = ControlServer(path) if path else None
-        self.lifecycle = Lifecycles(*(m for m in (lifecycle, self.control) if m is not None))
+        # Plug-ins: systemd (given), the control socket, the statsd workers gauge.
+        plugins = (lifecycle, self.control, WorkerCountGauge())
+        self.lifecycle = Lifecycles(*(m for m in plugins if m is not None))
         self.pid = os.getpid()
         self.log = logging.getLogger(ERROR_LOGGER)
         self.workers: dict[int, WorkerHandle] = {}

@@ -268,6 +268,22 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--log-config-json",), metavar="FILE", relative_to_cwd=True,
         help="A JSON file holding a logconfig_dict dictionary; wins over logconfig.",
     ),
+    Setting(
+        name="statsd_host", section="Logging", default=None, convert=c.to_statsd_address,
+        flags=("--statsd-host",), metavar="STATSD_ADDR",
+        help="Send gunicorn's statsd metrics to HOST[:PORT] (UDP, port 8125 by default) or "
+        "unix://PATH (a datagram socket); none by default.",
+    ),
+    Setting(
+        name="statsd_prefix", section="Logging", default="", convert=c.to_any_text,
+        flags=("--statsd-prefix",), metavar="STATSD_PREFIX",
+        help="A prefix for every statsd metric name (a trailing . is added if missing).",
+    ),
+    Setting(
+        name="dogstatsd_tags", section="Logging", default="", convert=c.to_any_text,
+        flags=("--dogstatsd-tags",), metavar="DOGSTATSD_TAGS",
+        help="Comma-separated dogstatsd tags appended to every metric, e.g. env:prod,app:shop.",
+    ),
     # -- Process Naming --
     Setting(
         name="proc_name", section="Process Naming", default=None, convert=c.to_optional_text,
@@ -328,9 +344,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting(
         "enable_stdio_inheritance", ("-R", "--enable-stdio-inheritance"), action="store_true"
     ),
-    IgnoredSetting("statsd_host", ("--statsd-host",), metavar="STATSD_ADDR"),
-    IgnoredSetting("statsd_prefix", ("--statsd-prefix",), metavar="STATSD_PREFIX"),
-    IgnoredSetting("dogstatsd_tags", ("--dogstatsd-tags",), metavar="DOGSTATSD_TAGS"),
     IgnoredSetting("reload", ("--reload",), action="store_true"),
     IgnoredSetting("reload_engine", ("--reload-engine",), metavar="STRING"),
     IgnoredSetting("reload_extra_files", ("--reload-extra-file",), "append", "FILES"),

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from unitcorn.binds import Bind, parse_bind
+from unitcorn.statsd import parse_address as parse_statsd_address
 
 Converter = Callable[[object], object]
 
@@ -75,6 +76,15 @@ def to_any_text(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"must be a string, not {type(value).__name__}")
     return value
+
+
+def to_statsd_address(value: object) -> tuple[str, int] | str | None:
+    """None, or gunicorn's form of HOST[:PORT] / unix://PATH: (host, port) or the path."""
+    if value is None:
+        return None
+    if isinstance(value, tuple) and len(value) == 2:  # already converted (a reload, a test)
+        return (str(value[0]), int(value[1]))
+    return parse_statsd_address(to_text(value))
 
 
 def to_dict(value: object) -> dict:

@@ -36,6 +36,8 @@ from unitcorn.logs import (
 from unitcorn.proctitle import set_title
 from unitcorn.settings.callables import no_op
 from unitcorn.sockets import explicit_umask
+from unitcorn.statsd import StatsdClient
+from unitcorn.statsd import client_for as statsd_client_for
 from unitcorn.workers.hook_objects import HeartbeatFile, HookApp, HookRequest, HookResponse
 from unitcorn.wsgi import Connection, WSGIOptions
 
@@ -96,6 +98,7 @@ class Worker:
         self.nr = 0
         self.max_requests = sys.maxsize
         self.signals: SignalQueue | None = None
+        self.statsd: StatsdClient | None = None
         self.saved_signal_mask: Any = None
 
     def __str__(self) -> str:
@@ -138,6 +141,7 @@ class Worker:
         if self.cfg.max_requests > 0:
             self.max_requests = self.cfg.max_requests + random.randint(0, self.cfg.max_requests_jitter)
         self.options = wsgi_options(self.cfg)
+        self.statsd = statsd_client_for(self.cfg)
         # gunicorn lets post_worker_init fail the boot; we keep that: exit 3.
         self.cfg.post_worker_init(self)
         self.booted = True
@@ -239,7 +243,7 @@ class Worker:
         if cfg.pre_request is not no_op or cfg.post_request is not no_op:
             hooks = RequestHooks(self, peer)
             return (None if cfg.pre_request is no_op else hooks.before), hooks.after
-        if access_enabled():
+        if access_enabled() or self.statsd is not None:
             return None, self.on_response
         return None, self.count_request
 
@@ -256,8 +260,10 @@ class Worker:
         length: int,
         duration: float,
     ) -> None:
-        """Count the request and write its access log line."""
+        """Count the request, write its access log line, send its statsd metrics."""
         self.count_request()
+        if self.statsd is not None:
+            self.statsd.request(status, duration)
         if access_enabled():
             try:
                 line = format_access(
