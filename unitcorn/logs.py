@@ -10,11 +10,14 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Iterable
+from logging.handlers import SysLogHandler
 from typing import Any, TextIO
 
 from unitcorn.logconfig import ForwardHandler, read_log_config
+from unitcorn.settings.errors import ConfigError
 from unitcorn.statsd import StatsdLogHandler
 from unitcorn.statsd import client_for as statsd_client_for
+from unitcorn.syslog import syslog_handler
 
 ERROR_LOGGER = "unitcorn.error"
 ACCESS_LOGGER = "unitcorn.access"
@@ -166,6 +169,14 @@ def _close_quietly(stream: TextIO) -> None:
         logging.getLogger(ERROR_LOGGER).error("log lines lost closing a log file error=%s", exc.strerror)
 
 
+class SyslogHandler(_ReportsFailures, SysLogHandler):
+    """SysLogHandler whose failures (syslog down) are reported now and then, not per record."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = FailureReport(f"syslog {self.address}")
+
+
 def _handler_for(target: str, default_stream: TextIO) -> logging.Handler:
     if target == "-":
         return StreamHandler(default_stream)
@@ -240,17 +251,31 @@ def _error_handler(settings: Any) -> list[logging.Handler]:
     if handler is None:
         handler = _handler_for(settings.errorlog, sys.stderr)
         handler.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
-    return [handler]
+    return [handler, *_syslog_handlers(settings, "error")]
 
 
 def _access_handler(settings: Any) -> list[logging.Handler]:
-    if not settings.accesslog:
+    handlers = []
+    if settings.accesslog:
+        handler = _journal_handler() if settings.accesslog == "-" else None
+        if handler is None:
+            handler = _handler_for(settings.accesslog, sys.stdout)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+        handlers.append(handler)
+    if not settings.disable_redirect_access_to_syslog:
+        handlers += _syslog_handlers(settings, "access")
+    return handlers
+
+
+def _syslog_handlers(settings: Any, role: str) -> list[logging.Handler]:
+    """--log-syslog: both logs also go to syslog (the access log unless told not to)."""
+    if not settings.syslog:
         return []
-    handler = _journal_handler() if settings.accesslog == "-" else None
-    if handler is None:
-        handler = _handler_for(settings.accesslog, sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    return [handler]
+    try:
+        return [syslog_handler(settings, role, SyslogHandler)]
+    except OSError as exc:
+        source = settings.origin("syslog_addr")
+        raise ConfigError("syslog_addr", settings.syslog_addr, source, f"cannot connect: {exc}") from None
 
 
 def capture_output(path: str) -> None:
@@ -299,7 +324,7 @@ def close_logging() -> None:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
     for handler in handlers:
-        if isinstance(handler, (ReopenableFileHandler, ForwardHandler, StatsdLogHandler)):
+        if isinstance(handler, (ReopenableFileHandler, ForwardHandler, StatsdLogHandler, SyslogHandler)):
             handler.close()
 
 

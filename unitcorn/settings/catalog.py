@@ -269,6 +269,33 @@ SETTINGS: tuple[Setting, ...] = (
         help="A JSON file holding a logconfig_dict dictionary; wins over logconfig.",
     ),
     Setting(
+        name="syslog", section="Logging", default=False, convert=c.to_bool,
+        flags=("--log-syslog",), action="store_true",
+        help="Send the error log, and the access log, to syslog as well.",
+    ),
+    Setting(
+        name="syslog_addr", section="Logging", default="udp://localhost:514",
+        convert=c.to_syslog_address, flags=("--log-syslog-to",), metavar="SYSLOG_ADDR",
+        help="Where syslog listens: unix://PATH[#dgram|#stream], udp://HOST:PORT or "
+        "tcp://HOST:PORT (journald's is unix:///dev/log#dgram).",
+    ),
+    Setting(
+        name="syslog_prefix", section="Logging", default=None, convert=c.to_optional_text,
+        flags=("--log-syslog-prefix",), metavar="SYSLOG_PREFIX",
+        help="The program name in syslog entries, gunicorn.PREFIX.error and "
+        "gunicorn.PREFIX.access; default: the process name.",
+    ),
+    Setting(
+        name="syslog_facility", section="Logging", default="user", convert=c.to_syslog_facility,
+        flags=("--log-syslog-facility",), metavar="SYSLOG_FACILITY",
+        help="The syslog facility: user, daemon, local0 … local7, …",
+    ),
+    Setting(
+        name="disable_redirect_access_to_syslog", section="Logging", default=False,
+        convert=c.to_bool, flags=("--disable-redirect-access-to-syslog",), action="store_true",
+        help="With --log-syslog, keep the access log out of syslog.",
+    ),
+    Setting(
         name="statsd_host", section="Logging", default=None, convert=c.to_statsd_address,
         flags=("--statsd-host",), metavar="STATSD_ADDR",
         help="Send gunicorn's statsd metrics to HOST[:PORT] (UDP, port 8125 by default) or "
@@ -333,14 +360,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting("secure_scheme_headers"),
     IgnoredSetting("forwarder_headers", ("--forwarder-headers",), metavar="STRING"),
     IgnoredSetting("logger_class", ("--logger-class",), metavar="STRING"),
-    IgnoredSetting("syslog", ("--log-syslog",), action="store_true"),
-    IgnoredSetting("syslog_addr", ("--log-syslog-to",), metavar="SYSLOG_ADDR"),
-    IgnoredSetting("syslog_prefix", ("--log-syslog-prefix",), metavar="SYSLOG_PREFIX"),
-    IgnoredSetting("syslog_facility", ("--log-syslog-facility",), metavar="SYSLOG_FACILITY"),
-    IgnoredSetting(
-        "disable_redirect_access_to_syslog", ("--disable-redirect-access-to-syslog",),
-        action="store_true",
-    ),
     IgnoredSetting(
         "enable_stdio_inheritance", ("-R", "--enable-stdio-inheritance"), action="store_true"
     ),

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 
 from unitcorn.binds import Bind, parse_bind
 from unitcorn.statsd import parse_address as parse_statsd_address
+from unitcorn.syslog import FACILITIES as SYSLOG_FACILITIES
+from unitcorn.syslog import parse_address as parse_syslog_address
 
 Converter = Callable[[object], object]
 
@@ -85,6 +87,21 @@ def to_statsd_address(value: object) -> tuple[str, int] | str | None:
     if isinstance(value, tuple) and len(value) == 2:  # already converted (a reload, a test)
         return (str(value[0]), int(value[1]))
     return parse_statsd_address(to_text(value))
+
+
+def to_syslog_address(value: object) -> str:
+    """unix://PATH[#dgram|#stream], udp://HOST[:PORT] or tcp://HOST[:PORT], checked, kept as text."""
+    text = to_text(value)
+    parse_syslog_address(text)
+    return text
+
+
+def to_syslog_facility(value: object) -> str:
+    """A syslog facility name (user, daemon, local0…), as gunicorn accepts them."""
+    name = to_text(value).lower()
+    if name not in SYSLOG_FACILITIES:
+        raise ValueError(f"unknown facility; one of {', '.join(sorted(SYSLOG_FACILITIES))}")
+    return name
 
 
 def to_dict(value: object) -> dict:
