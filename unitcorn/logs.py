@@ -14,6 +14,7 @@ from logging.handlers import SysLogHandler
 from typing import Any, TextIO
 
 from unitcorn.logconfig import ForwardHandler, read_log_config
+from unitcorn.loggerclass import BUILT_IN, LoggerClassError, build_logger
 from unitcorn.settings.errors import ConfigError
 from unitcorn.statsd import StatsdLogHandler
 from unitcorn.statsd import client_for as statsd_client_for
@@ -207,13 +208,26 @@ def configure_logging(settings: Any) -> None:
 
     With an operator logging config (--log-config, logconfig_dict, --log-config-json) it is
     applied first, as gunicorn does; see unitcorn.logconfig for how gunicorn's logger names
-    map onto ours. Raises ConfigError for a config that cannot be read or applied.
+    map onto ours. With a --logger-class, that class sets up gunicorn's loggers and ours
+    forward to them. Raises ConfigError for a config that cannot be read or applied.
     """
+    global _custom_logger
     plan = read_log_config(settings)  # before anything is torn down: a bad file changes nothing
     close_logging()
-    if plan is not None:
+    _custom_logger = None
+    if settings.logger_class not in BUILT_IN:
+        try:  # its setup() applies the logging config, as gunicorn's Logger does
+            _custom_logger = build_logger(settings)
+        except LoggerClassError as exc:
+            raise ConfigError("logger_class", settings.logger_class,
+                              settings.origin("logger_class"), str(exc)) from None
+        configured = frozenset({GUNICORN_ERROR_LOGGER, GUNICORN_ACCESS_LOGGER})
+    elif plan is not None:
         plan.apply()
-    configured = plan.loggers if plan is not None else frozenset()
+        configured = plan.loggers
+    else:
+        configured = frozenset()
+    forwards = bool(configured) or plan is not None
     error_level = LEVELS.get(str(settings.loglevel).lower(), logging.INFO)
     for ours, theirs, level, make_handler in (
         (ERROR_LOGGER, GUNICORN_ERROR_LOGGER, error_level, _error_handler),
@@ -226,7 +240,7 @@ def configure_logging(settings: Any) -> None:
             _set(logging.getLogger(theirs), level, handlers)
         if ours in configured:
             logging.getLogger(ours).disabled = False  # the operator's config says the rest
-        elif plan is None:
+        elif not forwards:
             _set(logging.getLogger(ours), level, handlers)
         else:
             target = logging.getLogger(theirs)
@@ -234,8 +248,17 @@ def configure_logging(settings: Any) -> None:
     statsd = statsd_client_for(settings)
     if statsd is not None:  # gunicorn.log.warning, .error…: counted in the process that logs
         logging.getLogger(ERROR_LOGGER).addHandler(StatsdLogHandler(statsd))
-    if settings.capture_output and settings.errorlog != "-":
+    if settings.capture_output and settings.errorlog != "-" and _custom_logger is None:
         capture_output(settings.errorlog)
+
+
+# The --logger-class instance, built in the master; workers inherit it.
+_custom_logger: Any = None
+
+
+def custom_logger() -> Any:
+    """The operator's gunicorn-style logger (--logger-class), or None for unitcorn's logging."""
+    return _custom_logger
 
 
 def _set(logger: logging.Logger, level: int, handlers: list[logging.Handler]) -> None:
@@ -324,8 +347,9 @@ def close_logging() -> None:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
     for handler in handlers:
-        if isinstance(handler, (ReopenableFileHandler, ForwardHandler, StatsdLogHandler, SyslogHandler)):
-            handler.close()
+        # All of them: a logging config's FileHandlers too (a file object each, per reload).
+        # Closing a StreamHandler leaves its stream (stderr) open.
+        handler.close()
 
 
 def access_enabled() -> bool:

@@ -269,6 +269,13 @@ SETTINGS: tuple[Setting, ...] = (
         help="A JSON file holding a logconfig_dict dictionary; wins over logconfig.",
     ),
     Setting(
+        name="logger_class", section="Logging", default="gunicorn.glogging.Logger",
+        convert=c.to_text, flags=("--logger-class",), metavar="STRING",
+        help="A gunicorn-style logger class (e.g. a gunicorn.glogging.Logger subclass "
+        "overriding access()), as package.module.Class; gunicorn's own classes mean "
+        "unitcorn's built-in logging.",
+    ),
+    Setting(
         name="syslog", section="Logging", default=False, convert=c.to_bool,
         flags=("--log-syslog",), action="store_true",
         help="Send the error log, and the access log, to syslog as well.",
@@ -359,7 +366,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting("tmp_upload_dir"),
     IgnoredSetting("secure_scheme_headers"),
     IgnoredSetting("forwarder_headers", ("--forwarder-headers",), metavar="STRING"),
-    IgnoredSetting("logger_class", ("--logger-class",), metavar="STRING"),
     IgnoredSetting(
         "enable_stdio_inheritance", ("-R", "--enable-stdio-inheritance"), action="store_true"
     ),

@@ -26,10 +26,12 @@ from unitcorn.arbiter.heartbeat import HeartbeatPen
 from unitcorn.arbiter.signals import SignalQueue
 from unitcorn.hooks import call_hook
 from unitcorn.http.parser import Limits
+from unitcorn.loggerclass import log_access
 from unitcorn.logs import (
     ACCESS_LOGGER,
     ERROR_LOGGER,
     access_enabled,
+    custom_logger,
     reopen_logs,
     set_log_context,
 )
@@ -99,6 +101,7 @@ class Worker:
         self.max_requests = sys.maxsize
         self.signals: SignalQueue | None = None
         self.statsd: StatsdClient | None = None
+        self.logger = custom_logger()  # --logger-class: it writes the access lines
         self.saved_signal_mask: Any = None
 
     def __str__(self) -> str:
@@ -235,12 +238,12 @@ class Worker:
     def connection_callbacks(self, peer: Any = None) -> tuple[Any, Any]:
         """(on_request, on_response) for a Connection to `peer`, without the work nobody asked for.
 
-        With no request hook there is nothing to call before a request, and no gunicorn-style
-        request object is ever built; with neither a post_request hook nor an access log, after
-        a request only the request count moves.
+        With no request hook (nor a --logger-class) there is nothing to call before a request,
+        and no gunicorn-style request object is ever built; with neither a post_request hook,
+        an access log nor statsd, after a request only the request count moves.
         """
         cfg = self.cfg
-        if cfg.pre_request is not no_op or cfg.post_request is not no_op:
+        if cfg.pre_request is not no_op or cfg.post_request is not no_op or self.logger is not None:
             hooks = RequestHooks(self, peer)
             return (None if cfg.pre_request is no_op else hooks.before), hooks.after
         if access_enabled() or self.statsd is not None:
@@ -259,12 +262,27 @@ class Worker:
         headers: list[tuple[str, str]],
         length: int,
         duration: float,
+        hook_request: HookRequest | None = None,
+        hook_response: HookResponse | None = None,
     ) -> None:
-        """Count the request, write its access log line, send its statsd metrics."""
+        """Count the request, write its access log line, send its statsd metrics.
+
+        With a --logger-class, its access() writes the line, from gunicorn's request and
+        response objects (RequestHooks builds them).
+        """
         self.count_request()
         if self.statsd is not None:
             self.statsd.request(status, duration)
-        if access_enabled():
+        if self.logger is not None:
+            try:
+                if hook_request is None:
+                    hook_request = HookRequest(request, environ, None, self.cfg)
+                if hook_response is None:
+                    hook_response = HookResponse(hook_request, status, headers, length)
+                log_access(self.logger, hook_response, hook_request, environ, duration)
+            except Exception:
+                self.log.exception("access log line failed logger_class=%s", self.cfg.logger_class)
+        elif access_enabled():
             try:
                 line = format_access(
                     self.cfg.access_log_format, environ, status, headers, length, duration, os.getpid()
@@ -315,13 +333,14 @@ class RequestHooks:
         duration: float,
     ) -> None:
         worker = self.worker
-        worker.on_response(request, environ, status, headers, length, duration)
-        if worker.cfg.post_request is no_op:
+        if worker.cfg.post_request is no_op and worker.logger is None:
             self.request = None
+            worker.on_response(request, environ, status, headers, length, duration)
             return
         req = self._request_for(request, environ)
         self.request = None
         response = HookResponse(req, status, headers, length)
+        worker.on_response(request, environ, status, headers, length, duration, req, response)
         call_hook(worker.cfg, "post_request", worker, req, environ, response)
 
 
