@@ -51,6 +51,17 @@ def test_bad_addresses(text: str, message: str) -> None:
         parse_address(text)
 
 
+@pytest.mark.parametrize("text", ["localhost:1234", "[::1]:8125", "unix:///run/statsd.sock"])
+def test_print_config_shows_what_loads_back(tmp_path: Path, text: str) -> None:
+    from unitcorn.settings.catalog import SETTINGS
+    from unitcorn.settings.report import show
+
+    setting = next(s for s in SETTINGS if s.name == "statsd_host")
+    value = load_settings(["--statsd-host", text, "app:app"], environ={}, cwd=str(tmp_path)).statsd_host
+    assert show(setting, value) == repr(text)
+    assert setting.convert(("localhost", 1234)) == ("localhost", 1234)  # gunicorn's form, in a config
+
+
 def test_the_setting_says_what_is_wrong(tmp_path: Path) -> None:
     settings = load_settings(["--statsd-host", "localhost:1234", "app:app"], environ={}, cwd=str(tmp_path))
     assert settings.statsd_host == ("localhost", 1234)

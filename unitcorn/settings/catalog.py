@@ -304,7 +304,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         name="statsd_host", section="Logging", default=None, convert=c.to_statsd_address,
-        flags=("--statsd-host",), metavar="STATSD_ADDR",
+        flags=("--statsd-host",), metavar="STATSD_ADDR", show=c.show_statsd_address,
         help="Send gunicorn's statsd metrics to HOST[:PORT] (UDP, port 8125 by default) or "
         "unix://PATH (a datagram socket); none by default.",
     ),

@@ -84,9 +84,17 @@ def to_statsd_address(value: object) -> tuple[str, int] | str | None:
     """None, or gunicorn's form of HOST[:PORT] / unix://PATH: (host, port) or the path."""
     if value is None:
         return None
-    if isinstance(value, tuple) and len(value) == 2:  # already converted (a reload, a test)
+    if isinstance(value, (tuple, list)) and len(value) == 2:  # gunicorn's own (host, port) form
         return (str(value[0]), int(value[1]))
     return parse_statsd_address(to_text(value))
+
+
+def show_statsd_address(value: object) -> str:
+    """As the operator writes it (--print-config output loads back)."""
+    if isinstance(value, tuple):
+        host, port = value
+        return repr(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return repr(f"unix://{value}") if isinstance(value, str) else repr(value)
 
 
 def to_syslog_address(value: object) -> str:
