@@ -6,6 +6,7 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 from harness import wait_for
 
 # In the style of the configs projects publish: log through server.log/worker.log, time requests
@@ -92,9 +93,11 @@ def _events(path: Path) -> dict[str, list[dict]]:
     return events
 
 
-def test_hooks_read_gunicorns_attributes(start_server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_hooks_read_gunicorns_attributes(start_server, tmp_path: Path, worker_class: str) -> None:
     record = tmp_path / "hooks.jsonl"
-    server = start_server("testapps:route", config=REAL_STYLE_CONFIG.format(record=str(record)))
+    server = start_server("testapps:route", "-k", worker_class,
+                          config=REAL_STYLE_CONFIG.format(record=str(record)))
     master = server.pid
     worker = server.workers()[0]
     wait_for(lambda: "post_worker_init" in _events(record), 5, "post_worker_init")

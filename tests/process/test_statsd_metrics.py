@@ -32,9 +32,12 @@ def _collect(sock: socket.socket, until: list[str], timeout: float = 10) -> list
     raise AssertionError(f"not all of {until} received; got {lines}")
 
 
-def test_requests_workers_and_log_lines_are_measured(start_server, collector: socket.socket) -> None:
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_requests_workers_and_log_lines_are_measured(start_server, collector: socket.socket,
+                                                     worker: str) -> None:
     host, port = collector.getsockname()
-    server = start_server("testapps:route", "--workers", "2", "--statsd-host", f"{host}:{port}",
+    server = start_server("testapps:route", "-k", worker, "--workers", "2",
+                          "--statsd-host", f"{host}:{port}",
                           "--statsd-prefix", "shop", "--dogstatsd-tags", "env:test")
     for path in ("/a", "/b", "/boom"):
         server.get(path)
