@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,16 @@ def test_the_ini_files_loggers_get_the_error_and_access_logs(start_server, tmp_p
     assert '"GET /hello HTTP/1.1" 200' in access.read_text()
     assert "[INFO] gunicorn.error: Listening at: " in server.log()
     assert "[DEBUG]" not in server.log()  # the ini's level, not the harness's --log-level debug
+
+
+def test_a_reload_naming_a_missing_log_config_fails_as_a_whole(start_server, tmp_path: Path) -> None:
+    server = start_server("testapps:route", config="workers = 1\n")
+    (tmp_path / "unitcorn.conf.py").write_text("workers = 1\nlogconfig = 'missing.ini'\n")
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"reload failed, old generation keeps serving reason=configuration: "
+                        r"logconfig = \S*missing.ini .*: no such file")
+    assert "unexpected error" not in server.log()
+    assert server.get("/")[0] == 200
 
 
 def test_a_missing_log_config_fails_before_anything_starts(tmp_path: Path) -> None:

@@ -170,8 +170,8 @@ def test_disabling_existing_loggers_does_not_silence_the_server(tmp_path: Path) 
 
 @pytest.mark.parametrize(("argv", "config", "expected"), [
     (("--log-config", "missing.ini"), None,
-     "logconfig = .*missing.ini \\(from command line\\): cannot read it"),
-    (("--log-config-json", "missing.json"), None, "logconfig_json = .*cannot read it"),
+     "logconfig = missing.ini \\(from command line\\): no such file"),
+    (("--log-config-json", "missing.json"), None, "logconfig_json = missing.json .*: no such file"),
     ((), "logconfig_dict = {'version': 1, 'handlers': {'h': {'class': 'no.such.Handler'}}}\n",
      "logconfig_dict = .*the logging configuration failed"),
 ])
@@ -188,6 +188,12 @@ def test_as_in_gunicorn_a_key_replaces_the_defaults_whole(tmp_path: Path) -> Non
     del config["root"]
     with pytest.raises(ConfigError, match="Unable to configure root logger.*console"):
         configure_logging(_settings(tmp_path, config=f"logconfig_dict = {config!r}\n"))
+
+
+def test_an_unreadable_ini_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "logging.ini").write_text("[loggers]\n")  # no keys=
+    with pytest.raises(ConfigError, match="logconfig = .*logging.ini .*: cannot read it: No option 'keys'"):
+        configure_logging(_settings(tmp_path, "--log-config", "logging.ini"))
 
 
 def test_a_json_file_must_hold_an_object(tmp_path: Path) -> None:

@@ -253,7 +253,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # -- Logging: the operator's logging config, syslog, statsd (gunicorn's) --
     Setting(
-        name="logconfig", section="Logging", default=None, convert=c.to_optional_text,
+        name="logconfig", section="Logging", default=None, convert=c.to_optional_readable_file,
         flags=("--log-config",), metavar="FILE", relative_to_cwd=True,
         help="A logging.config.fileConfig ini file, applied after the settings above; it may "
         "configure gunicorn.error and gunicorn.access (see unitcorn's logging in the docs).",
@@ -264,7 +264,7 @@ SETTINGS: tuple[Setting, ...] = (
         "top-level keys replace theirs); wins over logconfig_json and logconfig.",
     ),
     Setting(
-        name="logconfig_json", section="Logging", default=None, convert=c.to_optional_text,
+        name="logconfig_json", section="Logging", default=None, convert=c.to_optional_readable_file,
         flags=("--log-config-json",), metavar="FILE", relative_to_cwd=True,
         help="A JSON file holding a logconfig_dict dictionary; wins over logconfig.",
     ),

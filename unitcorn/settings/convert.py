@@ -289,6 +289,19 @@ def to_directory(value: object) -> str:
     return path
 
 
+def to_optional_readable_file(value: object) -> str | None:
+    """None, or a file that can be read now (a logging config): a reload naming a missing
+    one fails as a whole, before anything changes."""
+    if value is None:
+        return None
+    path = os.path.normpath(to_text(value))
+    if not os.path.isfile(path):
+        raise ValueError("no such file")
+    if not os.access(path, os.R_OK):
+        raise ValueError("not readable")
+    return path
+
+
 def runtime_directory_to_control_socket(runtime_directory: str) -> str:
     """systemd's RuntimeDirectory= may list several directories; the first one is ours."""
     return runtime_directory.split(":")[0].rstrip("/") + "/control.sock"
