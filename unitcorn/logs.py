@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from logging.handlers import SysLogHandler
 from typing import Any, TextIO
 
-from unitcorn.logconfig import ForwardHandler, read_log_config
+from unitcorn.logconfig import ForwardHandler, LogConfig, read_log_config
 from unitcorn.loggerclass import BUILT_IN, LoggerClassError, build_logger
 from unitcorn.settings.errors import ConfigError
 from unitcorn.statsd import StatsdLogHandler
@@ -209,13 +209,24 @@ def configure_logging(settings: Any) -> None:
     With an operator logging config (--log-config, logconfig_dict, --log-config-json) it is
     applied first, as gunicorn does; see unitcorn.logconfig for how gunicorn's logger names
     map onto ours. With a --logger-class, that class sets up gunicorn's loggers and ours
-    forward to them. Raises ConfigError for a config that cannot be read or applied.
+    forward to them. Raises ConfigError for a config that cannot be read or applied; one that
+    fails half-way leaves the built-in logging of the same settings in place, so that the
+    error, and what follows, is still written.
     """
-    global _custom_logger
     plan = read_log_config(settings)  # before anything is torn down: a bad file changes nothing
     close_logging()
+    try:
+        _install(settings, plan, with_operator_config=True)
+    except ConfigError:
+        close_logging()
+        _install(settings, None, with_operator_config=False)
+        raise
+
+
+def _install(settings: Any, plan: LogConfig | None, with_operator_config: bool) -> None:
+    global _custom_logger
     _custom_logger = None
-    if settings.logger_class not in BUILT_IN:
+    if with_operator_config and settings.logger_class not in BUILT_IN:
         try:  # its setup() applies the logging config, as gunicorn's Logger does
             _custom_logger = build_logger(settings)
         except LoggerClassError as exc:

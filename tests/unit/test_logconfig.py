@@ -190,6 +190,15 @@ def test_as_in_gunicorn_a_key_replaces_the_defaults_whole(tmp_path: Path) -> Non
         configure_logging(_settings(tmp_path, config=f"logconfig_dict = {config!r}\n"))
 
 
+def test_a_config_failing_half_way_leaves_the_built_in_logging(tmp_path: Path) -> None:
+    config = "logconfig_dict = {'version': 1, 'handlers': {'h': {'class': 'no.such.Handler'}}}\n"
+    with pytest.raises(ConfigError):
+        configure_logging(_settings(tmp_path, "--error-logfile", str(tmp_path / "error.log"), config=config))
+    logging.getLogger("unitcorn.error").error("reload failed, old generation keeps serving")
+    close_logging()
+    assert "[ERROR] reload failed" in (tmp_path / "error.log").read_text()
+
+
 def test_an_unreadable_ini_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "logging.ini").write_text("[loggers]\n")  # no keys=
     with pytest.raises(ConfigError, match="logconfig = .*logging.ini .*: cannot read it: No option 'keys'"):
