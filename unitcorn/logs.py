@@ -10,10 +10,22 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Iterable
+from logging.handlers import SysLogHandler
 from typing import Any, TextIO
+
+from unitcorn.logconfig import ForwardHandler, LogConfig, read_log_config
+from unitcorn.loggerclass import BUILT_IN, LoggerClassError, build_logger
+from unitcorn.settings.errors import ConfigError
+from unitcorn.statsd import StatsdLogHandler
+from unitcorn.statsd import client_for as statsd_client_for
+from unitcorn.syslog import syslog_handler
 
 ERROR_LOGGER = "unitcorn.error"
 ACCESS_LOGGER = "unitcorn.access"
+# gunicorn's names for the same two logs: configs and apps written for gunicorn use them.
+GUNICORN_ERROR_LOGGER = "gunicorn.error"
+GUNICORN_ACCESS_LOGGER = "gunicorn.access"
+SERVER_LOGGERS = (ERROR_LOGGER, ACCESS_LOGGER, GUNICORN_ERROR_LOGGER, GUNICORN_ACCESS_LOGGER)
 
 LINE_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
@@ -158,6 +170,14 @@ def _close_quietly(stream: TextIO) -> None:
         logging.getLogger(ERROR_LOGGER).error("log lines lost closing a log file error=%s", exc.strerror)
 
 
+class SyslogHandler(_ReportsFailures, SysLogHandler):
+    """SysLogHandler whose failures (syslog down) are reported now and then, not per record."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = FailureReport(f"syslog {self.address}")
+
+
 def _handler_for(target: str, default_stream: TextIO) -> logging.Handler:
     if target == "-":
         return StreamHandler(default_stream)
@@ -184,28 +204,112 @@ def _journal_handler() -> logging.Handler | None:
 
 
 def configure_logging(settings: Any) -> None:
-    """(Re)build both loggers from settings; called at start and again after a reload."""
+    """(Re)build both loggers from settings; called at start and again after a reload.
+
+    With an operator logging config (--log-config, logconfig_dict, --log-config-json) it is
+    applied first, as gunicorn does; see unitcorn.logconfig for how gunicorn's logger names
+    map onto ours. With a --logger-class, that class sets up gunicorn's loggers and ours
+    forward to them. Raises ConfigError for a config that cannot be read or applied; one that
+    fails half-way leaves the built-in logging of the same settings in place, so that the
+    error, and what follows, is still written.
+    """
+    plan = read_log_config(settings)  # before anything is torn down: a bad file changes nothing
     close_logging()
-    error = logging.getLogger(ERROR_LOGGER)
-    error.propagate = False
-    error.setLevel(LEVELS.get(str(settings.loglevel).lower(), logging.INFO))
+    try:
+        _install(settings, plan, with_operator_config=True)
+    except ConfigError:
+        close_logging()
+        _install(settings, None, with_operator_config=False)
+        raise
+
+
+def _install(settings: Any, plan: LogConfig | None, with_operator_config: bool) -> None:
+    global _custom_logger
+    _custom_logger = None
+    if with_operator_config and settings.logger_class not in BUILT_IN:
+        try:  # its setup() applies the logging config, as gunicorn's Logger does
+            _custom_logger = build_logger(settings)
+        except LoggerClassError as exc:
+            raise ConfigError("logger_class", settings.logger_class,
+                              settings.origin("logger_class"), str(exc)) from None
+        configured = frozenset({GUNICORN_ERROR_LOGGER, GUNICORN_ACCESS_LOGGER})
+    elif plan is not None:
+        plan.apply()
+        configured = plan.loggers
+    else:
+        configured = frozenset()
+    forwards = bool(configured) or plan is not None
+    error_level = LEVELS.get(str(settings.loglevel).lower(), logging.INFO)
+    for ours, theirs, level, make_handler in (
+        (ERROR_LOGGER, GUNICORN_ERROR_LOGGER, error_level, _error_handler),
+        (ACCESS_LOGGER, GUNICORN_ACCESS_LOGGER, logging.INFO, _access_handler),
+    ):
+        handlers = [] if theirs in configured else make_handler(settings)
+        if theirs not in configured:
+            # gunicorn's own logger, set up as gunicorn sets it up: apps copy its handlers
+            # and level (`logging.getLogger("gunicorn.error").handlers`) to log like the server.
+            _set(logging.getLogger(theirs), level, handlers)
+        if ours in configured:
+            logging.getLogger(ours).disabled = False  # the operator's config says the rest
+        elif not forwards:
+            _set(logging.getLogger(ours), level, handlers)
+        else:
+            target = logging.getLogger(theirs)
+            _set(logging.getLogger(ours), target.getEffectiveLevel(), [ForwardHandler(target)])
+    statsd = statsd_client_for(settings)
+    if statsd is not None:  # gunicorn.log.warning, .error…: counted in the process that logs
+        logging.getLogger(ERROR_LOGGER).addHandler(StatsdLogHandler(statsd))
+    if settings.capture_output and settings.errorlog != "-" and _custom_logger is None:
+        capture_output(settings.errorlog)
+
+
+# The --logger-class instance, built in the master; workers inherit it.
+_custom_logger: Any = None
+
+
+def custom_logger() -> Any:
+    """The operator's gunicorn-style logger (--logger-class), or None for unitcorn's logging."""
+    return _custom_logger
+
+
+def _set(logger: logging.Logger, level: int, handlers: list[logging.Handler]) -> None:
+    logger.propagate = False
+    logger.disabled = False  # a dictConfig with disable_existing_loggers must not silence us
+    logger.setLevel(level)
+    for handler in handlers:
+        logger.addHandler(handler)
+
+
+def _error_handler(settings: Any) -> list[logging.Handler]:
     handler = _journal_handler() if settings.errorlog == "-" else None
     if handler is None:
         handler = _handler_for(settings.errorlog, sys.stderr)
         handler.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
-    error.addHandler(handler)
+    return [handler, *_syslog_handlers(settings, "error")]
 
-    access = logging.getLogger(ACCESS_LOGGER)
-    access.propagate = False
-    access.setLevel(logging.INFO)
+
+def _access_handler(settings: Any) -> list[logging.Handler]:
+    handlers = []
     if settings.accesslog:
-        access_handler = _journal_handler() if settings.accesslog == "-" else None
-        if access_handler is None:
-            access_handler = _handler_for(settings.accesslog, sys.stdout)
-            access_handler.setFormatter(logging.Formatter("%(message)s"))
-        access.addHandler(access_handler)
-    if settings.capture_output and settings.errorlog != "-":
-        capture_output(settings.errorlog)
+        handler = _journal_handler() if settings.accesslog == "-" else None
+        if handler is None:
+            handler = _handler_for(settings.accesslog, sys.stdout)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+        handlers.append(handler)
+    if not settings.disable_redirect_access_to_syslog:
+        handlers += _syslog_handlers(settings, "access")
+    return handlers
+
+
+def _syslog_handlers(settings: Any, role: str) -> list[logging.Handler]:
+    """--log-syslog: both logs also go to syslog (the access log unless told not to)."""
+    if not settings.syslog:
+        return []
+    try:
+        return [syslog_handler(settings, role, SyslogHandler)]
+    except OSError as exc:
+        source = settings.origin("syslog_addr")
+        raise ConfigError("syslog_addr", settings.syslog_addr, source, f"cannot connect: {exc}") from None
 
 
 def capture_output(path: str) -> None:
@@ -218,20 +322,45 @@ def capture_output(path: str) -> None:
     os.close(fd)
 
 
-def reopen_logs() -> None:
-    for name in (ERROR_LOGGER, ACCESS_LOGGER):
+def _server_handlers() -> list[logging.Handler]:
+    """The handlers of unitcorn's and gunicorn's loggers, each once."""
+    found: dict[int, logging.Handler] = {}
+    for name in SERVER_LOGGERS:
         for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, ReopenableFileHandler):
-                handler.reopen()
+            found.setdefault(id(handler), handler)
+    return list(found.values())
+
+
+def reopen_logs() -> None:
+    """USR1: reopen the log files (after logrotate), ours and, as gunicorn does, the
+    FileHandlers an operator's logging config put on the server's loggers."""
+    for handler in _server_handlers():
+        if isinstance(handler, ReopenableFileHandler):
+            handler.reopen()
+        elif isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream:
+                    _close_quietly(handler.stream)
+                handler.stream = handler._open()
+            except OSError as exc:
+                logging.getLogger(ERROR_LOGGER).error(
+                    "log reopen failed path=%s error=%s", handler.baseFilename, exc.strerror
+                )
+            finally:
+                handler.release()
 
 
 def close_logging() -> None:
-    for name in (ERROR_LOGGER, ACCESS_LOGGER):
+    handlers = _server_handlers()
+    for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
-            if isinstance(handler, ReopenableFileHandler):
-                handler.close()
+    for handler in handlers:
+        # All of them: a logging config's FileHandlers too (a file object each, per reload).
+        # Closing a StreamHandler leaves its stream (stderr) open.
+        handler.close()
 
 
 def access_enabled() -> bool:

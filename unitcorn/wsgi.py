@@ -22,6 +22,7 @@ from .http.options import DEFAULT_OPTIONS, ParseOptions
 from .http.parser import Limits, ProxyHeader, Request, RequestParser
 from .http.peers import AllowList
 from .http.response import LAST_CHUNK, Framing, encode_chunk, error_response, frame_response
+from .ratelimit import refusal_lines
 
 log = logging.getLogger("unitcorn.error")
 
@@ -532,12 +533,18 @@ class Connection:
         # worker closes this connection lingering, so the reply is not lost to a reset.
         self.needs_lingering_close = True
         self._send_deadline = time.monotonic() + self._options.send_timeout
-        if status != 500:  # a 500 was logged with its traceback already
-            # One line per refused request.  The reason is the parser's own short text, never
-            # request bytes; quoted and capped all the same, so a line can never be forged.
+        # A 500 was logged with its traceback already.  A line per refused request, up to
+        # REFUSALS_PER_SECOND, then one saying how many were not written (a flood of garbage
+        # must not become a flood of log lines).
+        dropped = refusal_lines.take() if status != 500 else None
+        if dropped is not None:
+            if dropped:
+                log.warning("invalid requests not logged count=%d limit=%d/s", dropped, refusal_lines.burst)
+            # The reason is the parser's own short text, never request bytes; quoted and capped
+            # all the same, so a line can never be forged.
             text = reason[:120].encode("unicode_escape").decode("ascii").replace('"', '\\"')
             peer = self._base_environ.get("REMOTE_ADDR", "")
-            log.info('invalid request peer=%s status=%d reason="%s"', peer, status, text)
+            log.warning('invalid request peer=%s status=%d reason="%s"', peer, status, text)
         try:
             self.send(error_response(status, reason))
         except OSError:

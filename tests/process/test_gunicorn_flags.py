@@ -49,7 +49,10 @@ PLAUSIBLE = {
     "protocol": "http",
 }
 # Flags a starting server cannot take: each would stop it, detach it, or only print.
-NOT_FOR_A_START = {"daemon", "print_config", "check_config", "config", "bind", "pidfile"}
+NOT_FOR_A_START = {"daemon", "print_config", "check_config", "config", "bind", "pidfile",
+                   # Implemented, with tests of their own (test_log_config.py,
+                   # test_logger_class.py): they replace the logging this test reads.
+                   "logconfig", "logconfig_json", "logger_class"}
 # Refused unless at gunicorn's default; each gets its own test below.
 REFUSED = {
     "certfile": "/etc/ssl/site.pem", "keyfile": "/etc/ssl/site.key", "paste": "site.ini",

@@ -27,6 +27,7 @@ from unitcorn.arbiter.heartbeat import BoardFull, HeartbeatBoard
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
 from unitcorn.arbiter.reload import Reloader, check_worker_bounds
 from unitcorn.arbiter.signals import SignalQueue, fork_with_signals_blocked
+from unitcorn.arbiter.statsd_plugin import WorkerCountGauge
 from unitcorn.arbiter.upgrade import Upgrader
 from unitcorn.hooks import call_hook
 from unitcorn.logs import ERROR_LOGGER, reopen_logs, set_log_context
@@ -69,7 +70,9 @@ class Master:
         self.master_pid = master_pid
         path = settings.control_socket
         self.control = ControlServer(path) if path else None
-        self.lifecycle = Lifecycles(*(m for m in (lifecycle, self.control) if m is not None))
+        # Plug-ins: systemd (given), the control socket, the statsd workers gauge.
+        plugins = (lifecycle, self.control, WorkerCountGauge())
+        self.lifecycle = Lifecycles(*(m for m in plugins if m is not None))
         self.pid = os.getpid()
         self.log = logging.getLogger(ERROR_LOGGER)
         self.workers: dict[int, WorkerHandle] = {}
@@ -108,6 +111,27 @@ class Master:
     def LISTENERS(self) -> list[Listener]:
         return self.listeners
 
+    @property
+    def address(self) -> list[Any]:
+        """The configured binds as gunicorn's cfg.address: (host, port), a unix path, or an fd."""
+        return [gunicorn_address(bind) for bind in self.settings.bind]
+
+    @property
+    def timeout(self) -> int:
+        return self.settings.timeout
+
+    @property
+    def worker_class(self) -> type:
+        return worker_class_for(self.settings)
+
+    @property
+    def worker_age(self) -> int:
+        return self._worker_age
+
+    @property
+    def master_name(self) -> str:
+        return "Master.2" if self.master_pid else "Master"
+
     # ---- start and the loop -------------------------------------------------------------
 
     def run(self) -> int:
@@ -118,6 +142,8 @@ class Master:
         self.upgrader.watch_old_master()
         set_log_context(UNITCORN_GENERATION=self.generation)  # journald field of our entries
         self.log.info("Starting unitcorn %s", __version__)
+        # gunicorn's Arbiter calls this as it first sets its worker count, before on_starting.
+        call_hook(self.settings, "nworkers_changed", self, self.num_workers, None)
         call_hook(self.settings, "on_starting", self)
         self.listeners = open_listeners(
             self.reloader.binds_for(self.settings, self.inherited),
@@ -587,3 +613,12 @@ class Master:
     @property
     def proc_name(self) -> str:
         return str(self.settings.proc_name or self.settings.app_uri or "unitcorn")
+
+
+def gunicorn_address(bind: Any) -> Any:
+    """One Bind as gunicorn's util.parse_address gives it: (host, port), a path, or an fd."""
+    if bind.kind == "unix":
+        return bind.path
+    if bind.kind == "fd":
+        return bind.fd
+    return (bind.host, bind.port)

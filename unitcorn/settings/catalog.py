@@ -322,6 +322,73 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--capture-output",), action="store_true",
         help="Send the application's stdout and stderr to the error log.",
     ),
+    # -- Logging: the operator's logging config, syslog, statsd (gunicorn's) --
+    Setting(
+        name="logconfig", section="Logging", default=None, convert=c.to_optional_readable_file,
+        flags=("--log-config",), metavar="FILE", relative_to_cwd=True,
+        help="A logging.config.fileConfig ini file, applied after the settings above; it may "
+        "configure gunicorn.error and gunicorn.access (see unitcorn's logging in the docs).",
+    ),
+    Setting(
+        name="logconfig_dict", section="Logging", default={}, convert=c.to_dict,
+        help="A logging.config.dictConfig dictionary, laid over gunicorn's defaults (its "
+        "top-level keys replace theirs); wins over logconfig_json and logconfig.",
+    ),
+    Setting(
+        name="logconfig_json", section="Logging", default=None, convert=c.to_optional_readable_file,
+        flags=("--log-config-json",), metavar="FILE", relative_to_cwd=True,
+        help="A JSON file holding a logconfig_dict dictionary; wins over logconfig.",
+    ),
+    Setting(
+        name="logger_class", section="Logging", default="gunicorn.glogging.Logger",
+        convert=c.to_text, flags=("--logger-class",), metavar="STRING",
+        help="A gunicorn-style logger class (e.g. a gunicorn.glogging.Logger subclass "
+        "overriding access()), as package.module.Class; gunicorn's own classes mean "
+        "unitcorn's built-in logging.",
+    ),
+    Setting(
+        name="syslog", section="Logging", default=False, convert=c.to_bool,
+        flags=("--log-syslog",), action="store_true",
+        help="Send the error log, and the access log, to syslog as well.",
+    ),
+    Setting(
+        name="syslog_addr", section="Logging", default="udp://localhost:514",
+        convert=c.to_syslog_address, flags=("--log-syslog-to",), metavar="SYSLOG_ADDR",
+        help="Where syslog listens: unix://PATH[#dgram|#stream], udp://HOST:PORT or "
+        "tcp://HOST:PORT (journald's is unix:///dev/log#dgram).",
+    ),
+    Setting(
+        name="syslog_prefix", section="Logging", default=None, convert=c.to_optional_text,
+        flags=("--log-syslog-prefix",), metavar="SYSLOG_PREFIX",
+        help="The program name in syslog entries, gunicorn.PREFIX.error and "
+        "gunicorn.PREFIX.access; default: the process name.",
+    ),
+    Setting(
+        name="syslog_facility", section="Logging", default="user", convert=c.to_syslog_facility,
+        flags=("--log-syslog-facility",), metavar="SYSLOG_FACILITY",
+        help="The syslog facility: user, daemon, local0 … local7, …",
+    ),
+    Setting(
+        name="disable_redirect_access_to_syslog", section="Logging", default=False,
+        convert=c.to_bool, flags=("--disable-redirect-access-to-syslog",), action="store_true",
+        help="With --log-syslog, keep the access log out of syslog.",
+    ),
+    Setting(
+        name="statsd_host", section="Logging", default=None, convert=c.to_statsd_address,
+        flags=("--statsd-host",), metavar="STATSD_ADDR", show=c.show_statsd_address,
+        help="Send gunicorn's statsd metrics to HOST[:PORT] (UDP, port 8125 by default) or "
+        "unix://PATH (a datagram socket); none by default.",
+    ),
+    Setting(
+        name="statsd_prefix", section="Logging", default="", convert=c.to_any_text,
+        flags=("--statsd-prefix",), metavar="STATSD_PREFIX",
+        help="A prefix for every statsd metric name (a trailing . is added if missing).",
+    ),
+    Setting(
+        name="dogstatsd_tags", section="Logging", default="", convert=c.to_any_text,
+        flags=("--dogstatsd-tags",), metavar="DOGSTATSD_TAGS",
+        help="Comma-separated dogstatsd tags appended to every metric, e.g. env:prod,app:shop.",
+    ),
     # -- Process Naming --
     Setting(
         name="proc_name", section="Process Naming", default=None, convert=c.to_optional_text,
@@ -365,8 +432,6 @@ SETTINGS: tuple[Setting, ...] = (
 
 # Why an ignored setting changes nothing here; shared by the settings that share a reason.
 _NOT_YET = "not implemented yet"
-_LOGGING = f"{_NOT_YET}; unitcorn logs to errorlog and accesslog (journald under systemd)"
-_STATSD = f"{_NOT_YET}; unitcorn sends no metrics"
 _RELOAD = "unitcorn does not watch files; send HUP (or run `unitcorn ctl reload`) after a deploy"
 _TLS = "unitcorn does not terminate TLS (certfile is refused); put a TLS proxy in front of it"
 _HTTP2 = "unitcorn speaks HTTP/1.0 and HTTP/1.1 only"
@@ -387,39 +452,10 @@ IGNORED: tuple[IgnoredSetting, ...] = (
         "tmp_upload_dir", why="unitcorn keeps request bodies in the socket, never in files",
     ),
     IgnoredSetting(
-        "logger_class", ("--logger-class",), metavar="STRING",
-        default="gunicorn.glogging.Logger", why=_LOGGING,
-    ),
-    IgnoredSetting("logconfig", ("--log-config",), metavar="FILE", why=_LOGGING),
-    IgnoredSetting("logconfig_dict", default={}, why=_LOGGING),
-    IgnoredSetting("logconfig_json", ("--log-config-json",), metavar="FILE", why=_LOGGING),
-    IgnoredSetting("syslog", ("--log-syslog",), action="store_true", default=False, why=_LOGGING),
-    IgnoredSetting(
-        "syslog_addr", ("--log-syslog-to",), metavar="SYSLOG_ADDR",
-        default="udp://localhost:514", why=_LOGGING,
-    ),
-    IgnoredSetting("syslog_prefix", ("--log-syslog-prefix",), metavar="SYSLOG_PREFIX", why=_LOGGING),
-    IgnoredSetting(
-        "syslog_facility", ("--log-syslog-facility",), metavar="SYSLOG_FACILITY",
-        default="user", why=_LOGGING,
-    ),
-    IgnoredSetting(
-        "disable_redirect_access_to_syslog", ("--disable-redirect-access-to-syslog",),
-        action="store_true", default=False, why=_LOGGING,
-    ),
-    IgnoredSetting(
         "enable_stdio_inheritance", ("-R", "--enable-stdio-inheritance"), action="store_true",
         default=False,
         why="with --daemon, stdout and stderr go to /dev/null; capture_output sends them to "
         "the error log",
-    ),
-    IgnoredSetting("statsd_host", ("--statsd-host",), metavar="STATSD_ADDR", why=_STATSD),
-    IgnoredSetting(
-        "statsd_prefix", ("--statsd-prefix",), metavar="STATSD_PREFIX", default="", why=_STATSD,
-    ),
-    IgnoredSetting(
-        "dogstatsd_tags", ("--dogstatsd-tags",), metavar="DOGSTATSD_TAGS", default="",
-        why=_STATSD,
     ),
     IgnoredSetting("reload", ("--reload",), action="store_true", default=False, why=_RELOAD),
     IgnoredSetting(
@@ -529,7 +565,7 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     ),
     IgnoredSetting(
         "enable_backlog_metric", ("--enable-backlog-metric",), action="store_true",
-        default=False, why=_STATSD,
+        default=False, why=f"{_NOT_YET}; the statsd metrics leave out the listen backlog",
     ),
 )
 

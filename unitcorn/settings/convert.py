@@ -16,6 +16,9 @@ import re
 from collections.abc import Callable, Iterable
 
 from unitcorn.binds import Bind, parse_bind
+from unitcorn.statsd import parse_address as parse_statsd_address
+from unitcorn.syslog import FACILITIES as SYSLOG_FACILITIES
+from unitcorn.syslog import parse_address as parse_syslog_address
 
 Converter = Callable[[object], object]
 
@@ -74,6 +77,47 @@ def to_any_text(value: object) -> str:
     """A string that may be empty (e.g. root_path, access_log_format)."""
     if not isinstance(value, str):
         raise TypeError(f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def to_statsd_address(value: object) -> tuple[str, int] | str | None:
+    """None, or gunicorn's form of HOST[:PORT] / unix://PATH: (host, port) or the path."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)) and len(value) == 2:  # gunicorn's own (host, port) form
+        return (str(value[0]), int(value[1]))
+    return parse_statsd_address(to_text(value))
+
+
+def show_statsd_address(value: object) -> str:
+    """As the operator writes it (--print-config output loads back)."""
+    if isinstance(value, tuple):
+        host, port = value
+        return repr(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return repr(f"unix://{value}") if isinstance(value, str) else repr(value)
+
+
+def to_syslog_address(value: object) -> str:
+    """unix://PATH[#dgram|#stream], udp://HOST[:PORT] or tcp://HOST[:PORT], checked, kept as text."""
+    text = to_text(value)
+    parse_syslog_address(text)
+    return text
+
+
+def to_syslog_facility(value: object) -> str:
+    """A syslog facility name (user, daemon, local0…), as gunicorn accepts them."""
+    name = to_text(value).lower()
+    if name not in SYSLOG_FACILITIES:
+        raise ValueError(f"unknown facility; one of {', '.join(sorted(SYSLOG_FACILITIES))}")
+    return name
+
+
+def to_dict(value: object) -> dict:
+    """A dictionary (logconfig_dict): None and {} both mean "not set"."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"must be a dict, not {type(value).__name__}")
     return value
 
 
@@ -301,6 +345,19 @@ def to_directory(value: object) -> str:
     path = os.path.normpath(to_text(value))
     if not os.path.isdir(path):
         raise ValueError("no such directory")
+    return path
+
+
+def to_optional_readable_file(value: object) -> str | None:
+    """None, or a file that can be read now (a logging config): a reload naming a missing
+    one fails as a whole, before anything changes."""
+    if value is None:
+        return None
+    path = os.path.normpath(to_text(value))
+    if not os.path.isfile(path):
+        raise ValueError("no such file")
+    if not os.access(path, os.R_OK):
+        raise ValueError("not readable")
     return path
 
 

@@ -17,7 +17,6 @@ import signal
 import socket
 import sys
 import time
-from types import SimpleNamespace
 from typing import Any
 
 from unitcorn.accesslog import format_access
@@ -28,16 +27,21 @@ from unitcorn.arbiter.signals import SignalQueue
 from unitcorn.hooks import call_hook
 from unitcorn.http.options import ParseOptions
 from unitcorn.http.parser import Limits
+from unitcorn.loggerclass import log_access
 from unitcorn.logs import (
     ACCESS_LOGGER,
     ERROR_LOGGER,
     access_enabled,
+    custom_logger,
     reopen_logs,
     set_log_context,
 )
 from unitcorn.proctitle import set_title
 from unitcorn.settings.callables import no_op
 from unitcorn.sockets import explicit_umask
+from unitcorn.statsd import StatsdClient
+from unitcorn.statsd import client_for as statsd_client_for
+from unitcorn.workers.hook_objects import HeartbeatFile, HookApp, HookRequest, HookResponse
 from unitcorn.wsgi import Connection, WSGIOptions
 
 
@@ -78,6 +82,13 @@ class Worker:
         self.listeners = listeners
         self.cfg = settings
         self.wsgi = app
+        # gunicorn's names and values, for hooks: `timeout` is how often the worker must beat
+        # (half the master's timeout), `tmp` its heartbeat, `app` the application object.
+        self.sockets = listeners
+        self.timeout = settings.timeout / 2.0
+        self.tmp = HeartbeatFile(self.notify)
+        self.app = HookApp(self)
+        self.aborted = False
         self.heartbeat = heartbeat
         self.boot_fd = boot_fd
         self.life_fd = life_fd
@@ -90,12 +101,12 @@ class Worker:
         self.nr = 0
         self.max_requests = sys.maxsize
         self.signals: SignalQueue | None = None
+        self.statsd: StatsdClient | None = None
+        self.logger = custom_logger()  # --logger-class: it writes the access lines
         self.saved_signal_mask: Any = None
 
-    # gunicorn's name for "the app", for hooks.
-    @property
-    def app(self) -> Any:
-        return self.wsgi
+    def __str__(self) -> str:
+        return f"<Worker {self.pid}>"
 
     def run(self) -> int:
         """Boot and serve; return the exit status for the master to classify."""
@@ -119,6 +130,7 @@ class Worker:
             call_hook(self.cfg, "worker_int", self)
         except Aborted:
             self.alive = False
+            self.aborted = True
             call_hook(self.cfg, "worker_abort", self)
             return 1
         return 0
@@ -133,6 +145,7 @@ class Worker:
         if self.cfg.max_requests > 0:
             self.max_requests = self.cfg.max_requests + random.randint(0, self.cfg.max_requests_jitter)
         self.options = wsgi_options(self.cfg)
+        self.statsd = statsd_client_for(self.cfg)
         self.prepare_to_serve()
         # gunicorn lets post_worker_init fail the boot; we keep that: exit 3.
         self.cfg.post_worker_init(self)
@@ -212,7 +225,7 @@ class Worker:
         notify: Any,
     ) -> Connection:
         """A Connection for an accepted client, wired to this worker's hooks and heartbeat."""
-        on_request, on_response = self.connection_callbacks()
+        on_request, on_response = self.connection_callbacks(client_addr)
         return Connection(
             sock,
             client_addr,
@@ -227,23 +240,24 @@ class Worker:
             notify_interval=self.beat_interval,
         )
 
-    def connection_callbacks(self) -> tuple[Any, Any]:
-        """(on_request, on_response) for a Connection, without the work nobody asked for.
+    def connection_callbacks(self, peer: Any = None) -> tuple[Any, Any]:
+        """(on_request, on_response) for a Connection to `peer`, without the work nobody asked for.
 
-        With no pre_request hook there is nothing to call before a request; with neither a
-        post_request hook nor an access log, after it only the request count moves.
+        With no request hook (nor a --logger-class) there is nothing to call before a request,
+        and no gunicorn-style request object is ever built; with neither a post_request hook,
+        an access log nor statsd, after a request only the request count moves.
         """
-        on_request = None if self.cfg.pre_request is no_op else self.on_request
-        if self.cfg.post_request is no_op and not access_enabled():
-            return on_request, self.count_request
-        return on_request, self.on_response
+        cfg = self.cfg
+        if cfg.pre_request is not no_op or cfg.post_request is not no_op or self.logger is not None:
+            hooks = RequestHooks(self, peer)
+            return (None if cfg.pre_request is no_op else hooks.before), hooks.after
+        if access_enabled() or self.statsd is not None:
+            return None, self.on_response
+        return None, self.count_request
 
     def count_request(self, *_details: Any) -> None:
         """Count one served request (the whole of on_response when nothing else wants it)."""
         self.nr += 1
-
-    def on_request(self, request: Any, environ: dict[str, Any]) -> None:
-        call_hook(self.cfg, "pre_request", self, request)
 
     def on_response(
         self,
@@ -253,9 +267,27 @@ class Worker:
         headers: list[tuple[str, str]],
         length: int,
         duration: float,
+        hook_request: HookRequest | None = None,
+        hook_response: HookResponse | None = None,
     ) -> None:
+        """Count the request, write its access log line, send its statsd metrics.
+
+        With a --logger-class, its access() writes the line, from gunicorn's request and
+        response objects (RequestHooks builds them).
+        """
         self.count_request()
-        if access_enabled():
+        if self.statsd is not None:
+            self.statsd.request(status, duration)
+        if self.logger is not None:
+            try:
+                if hook_request is None:
+                    hook_request = HookRequest(request, environ, None, self.cfg)
+                if hook_response is None:
+                    hook_response = HookResponse(hook_request, status, headers, length)
+                log_access(self.logger, hook_response, hook_request, environ, duration)
+            except Exception:
+                self.log.exception("access log line failed logger_class=%s", self.cfg.logger_class)
+        elif access_enabled():
             try:
                 line = format_access(
                     self.cfg.access_log_format, environ, status, headers, length, duration, os.getpid()
@@ -269,11 +301,52 @@ class Worker:
                 })
             except Exception:
                 self.log.exception("access log line failed")
-        response = SimpleNamespace(status=status, headers=headers, sent=length, response_length=length)
-        call_hook(self.cfg, "post_request", self, request, environ, response)
 
     def serve(self) -> None:
         raise NotImplementedError
+
+
+class RequestHooks:
+    """pre_request and post_request for one connection, called with gunicorn's objects.
+
+    A connection answers one request at a time, so the request object pre_request saw (and
+    perhaps wrote its own attributes on) is kept here for post_request.
+    """
+
+    __slots__ = ("worker", "peer", "request")
+
+    def __init__(self, worker: Worker, peer: Any) -> None:
+        self.worker = worker
+        self.peer = peer
+        self.request: HookRequest | None = None
+
+    def _request_for(self, request: Any, environ: dict[str, Any]) -> HookRequest:
+        if self.request is None or self.request.source is not request:
+            self.request = HookRequest(request, environ, self.peer, self.worker.cfg)
+        return self.request
+
+    def before(self, request: Any, environ: dict[str, Any]) -> None:
+        call_hook(self.worker.cfg, "pre_request", self.worker, self._request_for(request, environ))
+
+    def after(
+        self,
+        request: Any,
+        environ: dict[str, Any],
+        status: str,
+        headers: list[tuple[str, str]],
+        length: int,
+        duration: float,
+    ) -> None:
+        worker = self.worker
+        if worker.cfg.post_request is no_op and worker.logger is None:
+            self.request = None
+            worker.on_response(request, environ, status, headers, length, duration)
+            return
+        req = self._request_for(request, environ)
+        self.request = None
+        response = HookResponse(req, status, headers, length)
+        worker.on_response(request, environ, status, headers, length, duration, req, response)
+        call_hook(worker.cfg, "post_request", worker, req, environ, response)
 
 
 def wsgi_options(settings: Any) -> WSGIOptions:

@@ -252,8 +252,7 @@ def test_gunicorn_only_keys_are_ignored_and_recorded(load, write) -> None:
         "gunicorn.conf.py",
         """
         worker_tmp_dir = "/dev/shm"
-        logconfig = None
-        statsd_host = "localhost:8125"
+        spew = True
         tmp_upload_dir = "/tmp"
         certfile = None
         config = "elsewhere.py"
@@ -262,8 +261,7 @@ def test_gunicorn_only_keys_are_ignored_and_recorded(load, write) -> None:
     s = load("app:app", "--worker-tmp-dir", "/dev/shm", "--reload")
     assert sorted(s.ignored) == sorted([
         ("worker_tmp_dir", str(path)),
-        ("logconfig", str(path)),
-        ("statsd_host", str(path)),
+        ("spew", str(path)),
         ("tmp_upload_dir", str(path)),
         ("config", str(path)),
         ("worker_tmp_dir", "command line"),

@@ -1,0 +1,33 @@
+"""The master's statsd metric, as a lifecycle plug-in: gunicorn.workers when the count changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from unitcorn.arbiter.lifecycle import Lifecycle
+from unitcorn.statsd import StatsdClient, client_for
+
+
+class WorkerCountGauge(Lifecycle):
+    """The master's side (a lifecycle plug-in): `gunicorn.workers` when the count changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client: StatsdClient | None = None
+        self.settings: Any = None
+        self.last_count = -1
+
+    def status_changed(self, master: Any) -> None:
+        if master.settings is not self.settings:  # a reload may have changed the address
+            self.settings = master.settings
+            if self.client is not None:
+                self.client.close()
+            self.client = client_for(master.settings)
+            self.last_count = -1
+        count = len(master.workers)
+        if self.client is not None and count != self.last_count:
+            self.last_count = count
+            self.client.gauge("gunicorn.workers", count)
+
+    def tick(self, master: Any, now: float) -> None:
+        self.status_changed(master)
