@@ -228,6 +228,17 @@ class Connection:
             part = "body" if self.has_head else "head"
             self._send_error(408, f"request {part} not received in time")
 
+    def wait_for_request(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the client's next request to begin (for a worker that gives
+        each connection its own thread of control, as gevent's does); False when it did not."""
+        if self._parser.has_buffered_data or self._eof:
+            return True
+        try:
+            self._wait(select.POLLIN, time.monotonic() + timeout)
+        except ClientTimedOut:
+            return False
+        return True
+
     def shut_sending(self) -> None:
         """Start a lingering close: say we are done sending, keep reading until the client's EOF."""
         try:

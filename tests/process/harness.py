@@ -19,12 +19,13 @@ APPS = Path(__file__).resolve().parent / "apps"
 T = TypeVar("T")
 
 
-# The worker classes HTTP behaviour is checked on: the sync worker, gthread without a pool (the
-# loop runs the app) and gthread with one.
+# The WSGI worker classes HTTP behaviour is checked on: the sync worker, gthread without a pool
+# (the loop runs the app) and with one, and gevent.
 WORKER_CLASSES = {
     "sync": ("-k", "sync"),
     "gthread-1": ("-k", "gthread", "--threads", "1"),
     "gthread-4": ("-k", "gthread", "--threads", "4"),
+    "gevent": ("-k", "gevent"),
 }
 
 

@@ -69,10 +69,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="worker_class", section="Worker Processes", default="sync",
         convert=c.to_worker_class, flags=("-k", "--worker-class"), metavar="STRING",
-        help="The worker type: sync (one request at a time), gthread (a thread pool) or asgi "
-        "(an asyncio event loop for ASGI 3 apps). gunicorn's names for these, such as "
-        "gunicorn.workers.gthread.ThreadWorker, and uvicorn.workers.UvicornWorker for asgi, "
-        "also work.",
+        help="The worker type: sync (one request at a time), gthread (a thread pool), gevent "
+        "(a greenlet per connection; needs gevent) or asgi (an asyncio event loop for ASGI 3 "
+        "apps). gunicorn's names for these, such as gunicorn.workers.gthread.ThreadWorker, and "
+        "uvicorn.workers.UvicornWorker for asgi, also work; eventlet is refused.",
     ),
     Setting(
         name="threads", section="Worker Processes", default=1, convert=c.to_int(1),
@@ -83,7 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="worker_connections", section="Worker Processes", default=1000,
         convert=c.to_int(1), flags=("--worker-connections",), metavar="INT",
-        help="The most simultaneous connections one worker holds (sync and gthread).",
+        help="The most simultaneous connections one worker holds (sync, gthread and gevent).",
     ),
     Setting(
         name="max_requests", section="Worker Processes", default=0, convert=c.to_int(0),

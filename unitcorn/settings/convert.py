@@ -171,7 +171,17 @@ WORKER_CLASSES: dict[str, tuple[str, ...]] = {
         "uvicorn_worker.UvicornWorker",
         "uvicorn_worker.UvicornH11Worker",
     ),
+    "gevent": (
+        "egg:gunicorn#gevent",
+        "egg:unitcorn#gevent",
+        "gunicorn.workers.ggevent.GeventWorker",
+        "gevent_wsgi",
+        "gevent_pywsgi",
+        "gunicorn.workers.ggevent.GeventPyWSGIWorker",
+    ),
 }
+# gunicorn 26 removed its eventlet worker (eventlet is unmaintained); say so, not "unknown".
+_REMOVED_WORKERS = ("eventlet", "egg:gunicorn#eventlet", "gunicorn.workers.geventlet.EventletWorker")
 _WORKER_ALIASES = {alias: name for name, aliases in WORKER_CLASSES.items() for alias in aliases}
 
 
@@ -181,6 +191,9 @@ def to_worker_class(value: object) -> str:
         return text
     if text in _WORKER_ALIASES:
         return _WORKER_ALIASES[text]
+    if text in _REMOVED_WORKERS:
+        raise ValueError("the eventlet worker is gone (gunicorn 26 removed it; eventlet is "
+                         "unmaintained): use gevent, gthread or asgi")
     choices = ", ".join(WORKER_CLASSES)
     raise ValueError(f"must be one of {choices} (or gunicorn's name for one of them)")
 

@@ -1,4 +1,4 @@
-"""Worker processes: the contract (`base`) and its implementations (`sync`, `gthread`, `asgi`)."""
+"""Worker processes: the contract (`base`) and its implementations (`sync`, `gthread`, `asgi`, `gevent`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from typing import Any
 
 def worker_class_for(settings: Any) -> Any:
     """The worker class for these settings (imported lazily: the master needs only one)."""
+    if settings.effective_worker_class == "gevent":
+        from unitcorn.workers.gevent import GeventWorker
+
+        return GeventWorker
     if settings.effective_worker_class == "asgi":
         from unitcorn.workers.asgi import AsgiWorker
 

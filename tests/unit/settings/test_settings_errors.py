@@ -39,8 +39,8 @@ FROM_COMMAND_LINE = [
      "bind = ['::1:80'] (from command line): an IPv6 address needs brackets, e.g. [::1]:8000"),
     (["-b", "127.0.0.1:99999"],
      "bind = ['127.0.0.1:99999'] (from command line): port 99999 is out of range (0-65535)"),
-    (["-k", "gevent"],
-     ("worker_class = gevent (from command line): must be one of sync, gthread, asgi "
+    (["-k", "tornado"],
+     ("worker_class = tornado (from command line): must be one of sync, gthread, asgi, gevent "
      "(or gunicorn's name for one of them)")),
     (["--log-level", "verbose"],
      ("loglevel = verbose (from command line): must be one of debug, info, warning, error, "
@@ -90,7 +90,7 @@ FROM_CONFIG_FILE = [
     ("bind = 8000", "bind = 8000", "must be an address or a list of them, not int"),
     ("bind = []", "bind = []", "needs at least one address"),
     ("bind = [8000]", "bind = [8000]", "must be a string, not int"),
-    ("worker_class = 'eventlet'", "worker_class = eventlet", "must be one of sync, gthread"),
+    ("worker_class = 'eventlet'", "worker_class = eventlet", "gunicorn 26 removed it"),
     ("raw_env = {'A': '1'}", "raw_env = {'A': '1'}",
      "must be a KEY=VALUE string or a list of them, not dict"),
     ("umask = 1.5", "umask = 1.5", "must be a number such as 0o22, 022 or 18"),
