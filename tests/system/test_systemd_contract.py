@@ -499,6 +499,30 @@ def test_systemctl_stop_after_an_upgrade_still_drains(ct) -> None:
     assert "SIGKILL" not in "\n".join(messages(entries))
 
 
+# ---- halting statuses -------------------------------------------------------------------------
+
+HALTS = {
+    78: ("workers = 'many'\n", "halted: bad configuration (exit status 78)"),
+    3: ("def post_worker_init(worker):\n    raise RuntimeError('no')\n",
+        "halted: a worker failed to boot (exit status 3)"),
+}
+
+
+@pytest.mark.parametrize("code", sorted(HALTS))
+def test_a_halting_master_says_why_with_exit_status(ct, code: int) -> None:
+    """EXIT_STATUS= (+ STATUS=) before exiting 3, 4 or 78: systemd 257 takes it in silence, 252
+    ignores the unknown field; both keep the STATUS= line for `systemctl status`."""
+    name, port = f"uc-halt{code}", 9113 + (code == 3)
+    body, text = HALTS[code]
+    with service(ct, name, config(port, body), start=False):
+        assert ct.systemctl("start", name, check=False).returncode != 0
+        state = ct.show(name, "ActiveState", "Result", "ExecMainStatus", "StatusText")
+    assert state == {"ActiveState": "failed", "Result": "exit-code", "ExecMainStatus": str(code),
+                     "StatusText": text}
+    text = "\n".join(messages(ct.journal(name)))
+    assert "reception only permitted" not in text and "Unknown" not in text
+
+
 # ---- what a worker can say to systemd -------------------------------------------------------
 
 def test_a_worker_cannot_speak_for_the_service(ct) -> None:

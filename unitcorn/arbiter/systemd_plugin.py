@@ -1,4 +1,5 @@
-"""Tell systemd about the master's lifecycle: READY, RELOADING, STOPPING, STATUS, WATCHDOG, MAINPID.
+"""Tell systemd about the master's lifecycle: READY, RELOADING, STOPPING, STATUS, WATCHDOG, MAINPID,
+EXIT_STATUS.
 
 Subscribes to the master's lifecycle events (see lifecycle.py). Everything is a no-op when the
 service manager gave us no NOTIFY_SOCKET, so the same code runs under systemd and outside it.
@@ -16,6 +17,14 @@ from unitcorn.systemd.notify import Notifier, watchdog_interval
 
 # While a graceful stop or the first boot still makes progress, ask for this much more time.
 EXTENSION = 30.0
+
+# The exit statuses that halt the service for good (RestartPreventExitStatus= in the shipped
+# unit), with the STATUS= line that says why; they are announced with EXIT_STATUS= before the exit.
+HALT_REASONS = {
+    3: "halted: a worker failed to boot (exit status 3)",
+    4: "halted: the app failed to load (exit status 4)",
+    78: "halted: bad configuration (exit status 78)",
+}
 
 
 class SystemdLifecycle(Lifecycle):
@@ -109,6 +118,17 @@ class SystemdLifecycle(Lifecycle):
             return  # a retiring old master (after an upgrade) stops on its own time
         self._send("stopping", "stopping")
         self.next_extension = time.monotonic()
+
+    def finished(self, master: Any) -> None:
+        self.exiting(master.exit_code)
+
+    def exiting(self, code: int) -> None:
+        """The process is about to exit with `code`; say so when it is one of HALT_REASONS.
+
+        systemd >= 254 records EXIT_STATUS=; 252 ignores the field (STATUS= still shows).
+        """
+        if code in HALT_REASONS:
+            self._send("exit_status", code, HALT_REASONS[code])
 
     def tick(self, master: Any, now: float) -> None:
         # Pinged from the loop itself: a wedged loop stops pinging, and systemd notices.

@@ -89,6 +89,11 @@ class Notifier:
         """Shutdown started: STOPPING=1, with a STATUS= line when given."""
         return self.send(STOPPING=1, **_status(status))
 
+    def exit_status(self, code: int, status: str | None = None) -> bool:
+        """The process is about to exit with ``code``: EXIT_STATUS= (systemd >= 254 knows the field,
+        older ones ignore it), with a STATUS= line when given."""
+        return self.send(EXIT_STATUS=code, **_status(status))
+
     def status(self, text: str) -> bool:
         """Replace the one-line status shown by ``systemctl status``."""
         return self.send(STATUS=text)

@@ -73,6 +73,8 @@ EXACT_MESSAGES: list[tuple[str, Message, bytes]] = [
     ("extend_timeout", lambda n: n.extend_timeout(2.5), b"EXTEND_TIMEOUT_USEC=2500000"),
     ("main_pid", lambda n: n.main_pid(4321), b"MAINPID=4321\nREADY=1"),
     ("main_pid only", lambda n: n.main_pid(4321, ready=False), b"MAINPID=4321"),
+    ("exit_status", lambda n: n.exit_status(78), b"EXIT_STATUS=78"),
+    ("exit_status+status", lambda n: n.exit_status(3, "halted"), b"EXIT_STATUS=3\nSTATUS=halted"),
     ("remove_stored_fds", lambda n: n.remove_stored_fds("web"), b"FDSTOREREMOVE=1\nFDNAME=web"),
     ("send", lambda n: n.send(STATUS="x", ERRNO=5, READY=True), b"STATUS=x\nERRNO=5\nREADY=1"),
 ]
