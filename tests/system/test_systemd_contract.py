@@ -307,6 +307,48 @@ def test_systemctl_reload_with_a_broken_config_fails_and_keeps_serving(ct) -> No
     assert index_of(entries, reason, _COMM="python3") < failed
 
 
+NOTIFY_RELOAD_EXAMPLE = REPO / "units" / "unitcorn@.service.d" / "notify-reload.conf.example"
+
+
+def notify_reload_drop_in() -> str:
+    """The example drop-in as an operator would use it: uncommented from its `# [Service]` on."""
+    text = NOTIFY_RELOAD_EXAMPLE.read_text()
+    lines = text[text.index("# [Service]"):].splitlines()
+    return "\n".join(line[2:] for line in lines if line.startswith("# ") and "=" in line
+                     or line == "# [Service]") + "\n"
+
+
+def test_the_notify_reload_example_waits_but_cannot_report_a_failed_reload(ct) -> None:
+    """Why the shipped unit keeps `ExecReload=unitcorn ctl reload --wait` on every systemd.
+
+    257: Type=notify-reload alone makes `systemctl reload` wait for the new generation, but a
+    reload whose config does not load still ends in READY=1 (the old generation serves), so the
+    reload job succeeds. 252: the drop-in's Type= is ignored (Type=notify stays) and, with
+    ExecReload= emptied, the unit cannot be reloaded at all."""
+    name, port = "uc-notifyreload", 9115
+    conf = config(port, "import time\ndef post_worker_init(worker):\n    time.sleep(0.8)\n")
+    with service(ct, name, conf, start=False):
+        ct.write_file(f"/etc/systemd/system/{name}.service.d/notify-reload.conf",
+                      notify_reload_drop_in())
+        ct.daemon_reload()
+        ct.systemctl("start", name)
+        props = ct.show(name, "Type", "ExecReload")
+        if ct.systemd_version < 253:
+            assert props["Type"] == "notify"
+            reload = ct.systemctl("reload", name, check=False, timeout=60)
+            assert reload.returncode != 0 and "not applicable" in reload.stderr, reload.stderr
+            return
+        assert props["Type"] == "notify-reload" and not props.get("ExecReload")  # no helper
+        started = time.monotonic()
+        assert ct.systemctl("reload", name, check=False, timeout=60).returncode == 0
+        assert time.monotonic() - started >= 0.8  # it waited for the new workers
+        assert status(ct, name)["generation"] == "2"
+        ct.write_file(f"/etc/unitcorn/{name}.conf.py", config(port, "workers = 'many'\n"))
+        assert ct.systemctl("reload", name, check=False, timeout=60).returncode == 0  # (sic)
+        assert "last reload FAILED" in ct.show(name, "StatusText")["StatusText"]
+        assert show(ct, name)["ActiveState"] == "active"
+
+
 # ---- upgrade ----------------------------------------------------------------------------------
 
 def test_ctl_upgrade_moves_mainpid_with_no_failed_request(ct) -> None:
