@@ -387,6 +387,58 @@ def test_ctl_upgrade_moves_mainpid_with_no_failed_request(ct) -> None:
     assert result["failures"] == []
 
 
+# A main process that forks a child and hands it the main-process role with MAINPID= and
+# MAINPIDFDID= (the child's pidfd ID, or a wrong one), as an old master could announce a new one.
+MAINPIDFDID_PROBE = textwrap.dedent("""
+    import os, sys, time
+    from unitcorn.systemd.notify import Notifier, pidfd_id
+    notifier = Notifier.from_environ()
+    child = os.fork()
+    if child == 0:
+        time.sleep(3600)
+        os._exit(0)
+    ident = pidfd_id(child)
+    if ident is not None:
+        notifier.main_pid(child, pidfd_id=ident + 1 if sys.argv[1] == "wrong" else ident)
+    print(f"child={child} id={ident}", flush=True)
+    time.sleep(3600)
+""")
+
+
+@pytest.mark.parametrize("given", ["right", "wrong"])
+def test_mainpidfdid_is_checked_by_257_and_ignored_by_252(ct, given: str) -> None:
+    """What `Notifier.main_pid(pid, pidfd_id=…)` gets from each systemd: 257 moves MainPID only
+    when the ID names that very process; 252 ignores the field and moves it either way."""
+    name = f"uc-pidfdid-{given}"
+    ct.write_file(f"/usr/local/lib/unitcorn-test/{name}.py", MAINPIDFDID_PROBE)
+    unit = textwrap.dedent(f"""\
+        [Service]
+        Type=notify
+        NotifyAccess=main
+        Environment=PYTHONPATH={REPO_MOUNT}
+        ExecStart=/usr/bin/python3 /usr/local/lib/unitcorn-test/{name}.py {given}
+        TimeoutStartSec=10
+    """)
+    ct.write_file(f"/etc/systemd/system/{name}.service", unit)
+    ct.daemon_reload()
+    try:
+        ct.systemctl("start", name, check=False, timeout=30)
+        (line,) = ct.wait_for(lambda: [m for m in messages(ct.journal(name)) if "child=" in m],
+                              10, "the probe's line")
+        child, ident = (part.split("=")[1] for part in line.split())
+        if ident == "None":
+            pytest.skip("this kernel has no pidfs (Linux < 6.9): no pidfd IDs")
+        main = ct.show(name, "MainPID", "ExecMainPID")
+        text = "\n".join(messages(ct.journal(name)))
+        moves = given == "right" or ct.systemd_version < 257
+        assert (main["MainPID"] == child) == moves, (main, text)
+        if not moves:
+            assert main["MainPID"] == main["ExecMainPID"]
+            assert f"mismatches with received MAINPIDFDID={int(ident) + 1}" in text
+    finally:
+        ct.systemctl("stop", name, check=False)
+
+
 def _wait_for_watchdog_pings(ct: Container, name: str, count: int) -> None:
     """WatchdogTimestamp moves each time systemd accepts a WATCHDOG=1 from the main process."""
     def stamp() -> str:
