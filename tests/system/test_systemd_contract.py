@@ -595,10 +595,13 @@ def test_systemctl_stop_after_an_upgrade_still_drains(ct) -> None:
 
 # ---- halting statuses -------------------------------------------------------------------------
 
+# code: (config, unit override, STATUS= text). 78 and 4 (the app fails to import with preload)
+# end in cli.serve; 3 (a worker cannot boot) in the master's loop.
 HALTS = {
-    78: ("workers = 'many'\n", "halted: bad configuration (exit status 78)"),
-    3: ("def post_worker_init(worker):\n    raise RuntimeError('no')\n",
+    78: ("workers = 'many'\n", "", "halted: bad configuration (exit status 78)"),
+    3: ("def post_worker_init(worker):\n    raise RuntimeError('no')\n", "",
         "halted: a worker failed to boot (exit status 3)"),
+    4: ("preload_app = True\n", "broken_import:app", "halted: the app failed to load (exit status 4)"),
 }
 
 
@@ -606,15 +609,17 @@ HALTS = {
 def test_a_halting_master_says_why_with_exit_status(ct, code: int) -> None:
     """EXIT_STATUS= (+ STATUS=) before exiting 3, 4 or 78: systemd 257 takes it in silence, 252
     ignores the unknown field; both keep the STATUS= line for `systemctl status`."""
-    name, port = f"uc-halt{code}", 9113 + (code == 3)
-    body, text = HALTS[code]
-    with service(ct, name, config(port, body), start=False):
+    name, port = f"uc-halt{code}", 9113 + {78: 0, 3: 1, 4: 3}[code]  # 9115 is the notify-reload test's
+    body, app, text = HALTS[code]
+    extra = (f"ExecStart=\nExecStart=/usr/bin/python3 -m unitcorn -c /etc/unitcorn/{name}.conf.py "
+             f"{app}\n") if app else ""
+    with service(ct, name, config(port, body), extra=extra, start=False):
         assert ct.systemctl("start", name, check=False).returncode != 0
         state = ct.show(name, "ActiveState", "Result", "ExecMainStatus", "StatusText")
     assert state == {"ActiveState": "failed", "Result": "exit-code", "ExecMainStatus": str(code),
                      "StatusText": text}
-    text = "\n".join(messages(ct.journal(name)))
-    assert "reception only permitted" not in text and "Unknown" not in text
+    journal = "\n".join(messages(ct.journal(name)))
+    assert "reception only permitted" not in journal and "Unknown" not in journal
 
 
 # ---- what a worker can say to systemd -------------------------------------------------------

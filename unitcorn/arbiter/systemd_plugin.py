@@ -125,7 +125,7 @@ class SystemdLifecycle(Lifecycle):
     def exiting(self, code: int) -> None:
         """The process is about to exit with `code`; say so when it is one of HALT_REASONS.
 
-        systemd >= 254 records EXIT_STATUS=; 252 ignores the field (STATUS= still shows).
+        systemd >= 254 knows EXIT_STATUS=; 252 ignores the field (STATUS= still shows).
         """
         if code in HALT_REASONS:
             self._send("exit_status", code, HALT_REASONS[code])
