@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -234,7 +233,12 @@ def test_a_stopped_site_keeps_its_own_socket_where_systemd_can(installed):
         client = threading.Thread(target=lambda: answer.update(
             reply=installed.run("curl", "-sS", "--max-time", "30", url, check=False, timeout=40)))
         client.start()
-        time.sleep(0.5)  # the client connects into the kept socket's backlog meanwhile
+
+        def queued() -> bool:  # a LISTEN socket's Recv-Q is its accept queue
+            lines = installed.run("ss", "-Hltn", f"sport = :{OWN_PORT}").stdout.split()
+            return lines[:2] == ["LISTEN", "1"]
+
+        installed.wait_for(queued, 10, "the client to wait in the kept socket's backlog")
         assert client.is_alive(), answer
         installed.systemctl("start", service, timeout=60)
         client.join(timeout=40)
