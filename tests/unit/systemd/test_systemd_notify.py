@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from unitcorn.systemd import notify
 from unitcorn.systemd.notify import Notifier, pidfd_id, watchdog_interval
 
 pytestmark = pytest.mark.timeout(10)
@@ -253,8 +255,10 @@ def test_pidfd_id_names_one_process_and_no_other():
 
 def test_pidfd_id_is_none_on_a_kernel_without_pidfs(monkeypatch):
     # Before pidfs every pidfd shares one anonymous inode, which identifies no process.
-    class Shared:
-        st_ino = 7
-
-    monkeypatch.setattr(os, "fstat", lambda fd: Shared())
+    # Only the module's view of os changes: pytest itself needs the real os.fstat meanwhile.
+    shared = types.SimpleNamespace(
+        pidfd_open=os.pidfd_open, close=os.close, getpid=os.getpid,
+        fstat=lambda fd: types.SimpleNamespace(st_ino=7),
+    )
+    monkeypatch.setattr(notify, "os", shared)
     assert pidfd_id(1) is None
