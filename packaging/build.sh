@@ -116,6 +116,7 @@ build_deb() {
         /usr/lib/python3/dist-packages/unitcorn/cli.py \
         /lib/systemd/system/unitcorn@.service \
         /lib/systemd/system/unitcorn@.socket \
+        /lib/systemd/system-generators/unitcorn-generator \
         /etc/unitcorn/demo.conf.py \
         /usr/share/man/man1/unitcorn.1.gz
     cp "$deb" "$OUTDIR/"
@@ -159,6 +160,7 @@ build_rpm() {
         "$sitelib/unitcorn/cli.py" \
         /usr/lib/systemd/system/unitcorn@.service \
         /usr/lib/systemd/system/unitcorn@.socket \
+        /usr/lib/systemd/system-generators/unitcorn-generator \
         /etc/unitcorn/demo.conf.py \
         /usr/share/man/man1/unitcorn.1.gz
     cp "$rpm" "$srpm" "$OUTDIR/"

@@ -69,7 +69,11 @@ def serve(args: list[str]) -> int:
     environ_orig = dict(os.environ)
     start_cwd = os.getcwd()
 
-    settings = load_settings(args, environ_orig, cwd=start_cwd)
+    try:
+        settings = load_settings(args, environ_orig, cwd=start_cwd)
+    except ConfigError:
+        lifecycle.exiting(EX_CONFIG)  # EXIT_STATUS=78 to systemd
+        raise
     if settings.show_help:
         print(build_parser().format_help(), end="")
         return 0
@@ -108,7 +112,10 @@ def serve(args: list[str]) -> int:
     )
     try:
         return master.run()
-    except (BindError, AppLoadError):
+    except AppLoadError:
+        lifecycle.exiting(APP_LOAD_ERROR)  # EXIT_STATUS=4 to systemd
+        raise
+    except BindError:
         raise
     except Exception:
         logging.getLogger(ERROR_LOGGER).exception("master failed")

@@ -30,8 +30,9 @@ PRIVATE_VARIABLES = (
     "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_USEC",
     "WATCHDOG_PID", "UNITCORN_FD", "UNITCORN_PID", "UNITCORN_UPGRADE_FD",
 )
-# Keys that mark progress rather than a lifecycle event (see the module docstring).
-PERIODIC = {"STATUS", "WATCHDOG", "EXTEND_TIMEOUT_USEC", "MONOTONIC_USEC", "FDNAME"}
+# Keys that mark progress, or qualify another (MAINPIDFDID goes with MAINPID), rather than a
+# lifecycle event (see the module docstring).
+PERIODIC = {"STATUS", "WATCHDOG", "EXTEND_TIMEOUT_USEC", "MONOTONIC_USEC", "FDNAME", "MAINPIDFDID"}
 
 
 def monotonic_usec() -> int:

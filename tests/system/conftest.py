@@ -1,5 +1,9 @@
 """Fixtures that give tests/system a real systemd: `system_tree`, `container`, `fresh_container`.
 
+Every test runs once per Debian suite, that is once per systemd: `[bookworm]` on 252, `[trixie]`
+on 257 (`systemd_container.SUITES`). UNITCORN_SYSTEM_SUITES=trixie (a comma-separated list) runs
+fewer; `container.systemd_version` tells a test which one it got.
+
 A test asks for `container` (one boot per test module, the fast default) or `fresh_container` (one
 boot per test, when it must not share state such as units or the journal):
 
@@ -25,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from systemd_container import REPO_MOUNT, SHARED_MOUNT, Container, build_tree
+from systemd_container import REPO_MOUNT, SHARED_MOUNT, SUITES, Container, build_tree
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -49,9 +53,26 @@ def missing_prerequisites() -> list[str]:
     return missing
 
 
+def selected_suites() -> list[str]:
+    chosen = os.environ.get("UNITCORN_SYSTEM_SUITES", ",".join(SUITES))
+    suites = [suite.strip() for suite in chosen.split(",") if suite.strip()]
+    unknown = [suite for suite in suites if suite not in SUITES]
+    if unknown or not suites:
+        raise pytest.UsageError(f"UNITCORN_SYSTEM_SUITES={chosen!r}: choose from {', '.join(SUITES)}")
+    return suites
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Parametrised here rather than in the decorator so that the suites can be chosen from the
+    # environment. Session scope: pytest then runs all of one suite's tests before the other's,
+    # and each module boots one container per suite.
+    if "system_tree" in metafunc.fixturenames:
+        metafunc.parametrize("system_tree", selected_suites(), indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def system_tree() -> Path:
-    """The cached Debian tree the containers boot (built on first use, ~20 s)."""
+def system_tree(request: pytest.FixtureRequest) -> Path:
+    """The cached Debian tree of the suite under test (built on first use, ~20 s each)."""
     missing = missing_prerequisites()
     if missing:
         reason = (
@@ -63,7 +84,7 @@ def system_tree() -> Path:
         if os.environ.get("UNITCORN_REQUIRE_SYSTEM") == "1":
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
-    return build_tree()
+    return build_tree(suite=request.param)
 
 
 def _booted(tree: Path, factory: pytest.TempPathFactory, label: str) -> Iterator[Container]:

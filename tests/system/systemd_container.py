@@ -2,21 +2,24 @@
 
 Two parts:
 
-* `build_tree()` makes (once, cached, atomically, under a file lock) a minimal Debian bookworm tree
-  with systemd, python3 and the Python packages unitcorn uses: about 250 MB, in
+* `build_tree(suite)` makes (once, cached, atomically, under a file lock) a minimal Debian tree of
+  `suite` with systemd, python3 and the Python packages unitcorn uses: bookworm boots systemd 252
+  (Debian 12), trixie systemd 257 (Debian 13, as RHEL 10). About 250 MB each, in
   /var/cache/unitcorn-test unless UNITCORN_CONTAINER_CACHE names another directory.
 * `Container` boots that tree with `--volatile=overlay` (so the cache stays pristine), runs commands
   inside it, and on exit leaves nothing behind on the host: no process, no cgroup, no mount.
 
 The recipe and its pitfalls are in ../shared/SYSTEMD-FACTS.md; the comments here say which pitfall
 each step avoids. `python3 tests/system/systemd_container.py build-tree` builds the tree ahead of
-a test run (CI can do this so that the first test does not pay for it).
+a test run (CI can do this so that the first test does not pay for it); `build-tree trixie` that of
+another suite.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -33,7 +36,10 @@ from typing import IO, Any, Self, TypeVar
 
 T = TypeVar("T")
 
-SUITE = "bookworm"
+# The Debian suites the system suite runs on, each for the systemd it ships. The trees share one
+# package list: every name below exists in both.
+SUITES = {"bookworm": 252, "trixie": 257}
+DEFAULT_SUITE = "bookworm"
 PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -104,30 +110,39 @@ def read_mirror(sources: Path = SOURCES_FILE) -> str:
     raise RuntimeError(f"no 'URIs:' line in {sources}; cannot choose a Debian mirror")
 
 
-def tree_recipe_hash() -> str:
+def tree_recipe_hash(suite: str = DEFAULT_SUITE) -> str:
     """Name the tree after what is in it, so a changed package list builds a new tree."""
-    recipe = {"suite": SUITE, "variant": "minbase", "packages": PACKAGES, "hooks": CUSTOMIZE_HOOKS}
+    recipe = {"suite": suite, "variant": "minbase", "packages": PACKAGES, "hooks": CUSTOMIZE_HOOKS}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def default_tree_path() -> Path:
-    """$UNITCORN_SYSTEM_TREE if set; else tree-HASH in $UNITCORN_CONTAINER_CACHE, or in
-    /var/cache/unitcorn-test."""
-    configured = os.environ.get("UNITCORN_SYSTEM_TREE")
+def default_tree_path(suite: str = DEFAULT_SUITE) -> Path:
+    """UNITCORN_SYSTEM_TREE_<SUITE> (e.g. ..._TRIXIE) when set; else tree-HASH in
+    $UNITCORN_CONTAINER_CACHE, or in /var/cache/unitcorn-test.
+
+    The bookworm tree also honours the older UNITCORN_SYSTEM_TREE.
+    """
+    configured = os.environ.get(f"UNITCORN_SYSTEM_TREE_{suite.upper()}")
+    if not configured and suite == "bookworm":
+        configured = os.environ.get("UNITCORN_SYSTEM_TREE")
     if configured:
         return Path(configured)
     cache_dir = Path(os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR)
-    return cache_dir / f"tree-{tree_recipe_hash()}"
+    return cache_dir / f"tree-{tree_recipe_hash(suite)}"
 
 
-def build_tree(path: Path | None = None, timeout: float = BUILD_TIMEOUT) -> Path:
-    """Return a complete tree at `path`, building it first if it is not there yet.
+def build_tree(
+    path: Path | None = None, timeout: float = BUILD_TIMEOUT, suite: str = DEFAULT_SUITE
+) -> Path:
+    """Return a complete tree of `suite` at `path`, building it first if it is not there yet.
 
     The tree is built in a sibling scratch directory and renamed into place, so an existing
     `path` is always complete. A lock file serialises concurrent pytest processes: the second one
     waits, then finds the tree built.
     """
-    path = path or default_tree_path()
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}: expected one of {', '.join(SUITES)}")
+    path = path or default_tree_path(suite)
     if path.is_dir():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +156,7 @@ def build_tree(path: Path | None = None, timeout: float = BUILD_TIMEOUT) -> Path
         try:
             # scratch/tmp is mmdebstrap's TMPDIR, so a killed build leaves no gpg home in /tmp.
             (scratch / "tmp").mkdir()
-            _run_mmdebstrap(scratch / "root", scratch / "tmp", timeout)
+            _run_mmdebstrap(scratch / "root", scratch / "tmp", timeout, suite)
             os.rename(scratch / "root", path)
         finally:
             _remove_tree(scratch)
@@ -159,10 +174,10 @@ def _lock_with_deadline(lock_file: IO[str], deadline: float) -> None:
             time.sleep(0.2)
 
 
-def _run_mmdebstrap(target: Path, tmpdir: Path, timeout: float) -> None:
+def _run_mmdebstrap(target: Path, tmpdir: Path, timeout: float, suite: str) -> None:
     argv = ["mmdebstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}"]
     argv += [f"--customize-hook={hook}" for hook in CUSTOMIZE_HOOKS]
-    argv += [SUITE, str(target), read_mirror()]
+    argv += [suite, str(target), read_mirror()]
     # A private mount namespace: mmdebstrap mounts /proc, /sys and /dev into the tree while it
     # works; if it is killed half-way those mounts die with the namespace instead of staying on
     # the host (where a later rm -rf of the tree could walk into them).
@@ -413,6 +428,12 @@ class Container:
     def is_running(self) -> bool:
         return self.nspawn is not None and self.nspawn.poll() is None
 
+    @functools.cached_property
+    def systemd_version(self) -> int:
+        """The major version of the container's systemd: 252 on bookworm, 257 on trixie."""
+        first = self.run("systemctl", "--version").stdout.split("\n", 1)[0]  # "systemd 257 (257.13-1)"
+        return int(first.split()[1])
+
     def host_path(self, path_in_container: str) -> Path:
         """The host path of a file under one of the container's bind mounts."""
         for host, ct in self.binds + self.ro_binds:
@@ -592,11 +613,11 @@ def host_leftovers(name: str) -> list[str]:
 
 
 def main(argv: Sequence[str]) -> int:
-    if list(argv) != ["build-tree"]:
-        print(f"usage: {sys.argv[0]} build-tree", file=sys.stderr)
+    if not argv or argv[0] != "build-tree" or len(argv) > 2 or argv[1:2] and argv[1] not in SUITES:
+        print(f"usage: {sys.argv[0]} build-tree [{'|'.join(SUITES)}]", file=sys.stderr)
         return 2
     started = time.monotonic()
-    path = build_tree()
+    path = build_tree(suite=argv[1] if len(argv) == 2 else DEFAULT_SUITE)
     print(f"{path} ready after {time.monotonic() - started:.1f}s")
     return 0
 

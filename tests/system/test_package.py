@@ -1,8 +1,9 @@
-"""The .deb, installed into a real systemd 252 and driven the way an operator would.
+"""The .deb, installed into a real systemd (252 and 257) and driven the way an operator would.
 
 One container for the module; the tests run in file order and each leaves the state the next one
-starts from: install → verify and score the installed units → socket-activated request →
-`systemctl reload` → `unitcorn ctl upgrade` → `systemctl stop` → `apt-get purge`. Each step
+starts from: install → verify and score the installed units → what unitcorn-generator added for
+this systemd → socket-activated request → `systemctl reload` → `unitcorn ctl upgrade` →
+`systemctl stop` → a site binding its own port stopped and started → `apt-get purge`. Each step
 asserts on `systemctl show` properties or the journal, not only on curl.
 
 The package: UNITCORN_DEB (a .deb) or UNITCORN_DIST (a directory from `packaging/build.sh deb|all
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,7 @@ LISTEN_PATH = f"/run/unitcorn/{SITE}.sock"
 CONTROL_SOCKET = f"/run/unitcorn/{SITE}/control.sock"
 UNIT_DIR = "/lib/systemd/system"  # bookworm's debhelper; /usr/lib/systemd/system via merged /usr
 STATE = ("MainPID", "ActiveState", "SubState", "NRestarts", "Result")
+GENERATED_DROP_IN = "/run/systemd/generator.late/unitcorn@.service.d/50-unitcorn-systemd-254.conf"
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +113,19 @@ def test_installed_units_verify_and_score_at_most_two(installed):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_generator_fits_the_unit_to_this_systemd(installed):
+    # The postinst's daemon-reload ran unitcorn-generator.
+    has_drop_in = installed.run("test", "-f", GENERATED_DROP_IN, check=False).returncode == 0
+    assert has_drop_in == (installed.systemd_version >= 254)
+    if installed.systemd_version >= 254:
+        assert installed.show(SERVICE, "FileDescriptorStorePreserve") == \
+            {"FileDescriptorStorePreserve": "yes"}
+        assert GENERATED_DROP_IN in installed.show(SERVICE, "DropInPaths")["DropInPaths"]
+    # Whatever the version, PID 1 found nothing to complain about in unitcorn's units.
+    warnings = installed.run("journalctl", "--no-pager", "_PID=1", "-p", "warning", "-o", "cat").stdout
+    assert not [line for line in warnings.splitlines() if "unitcorn" in line], warnings
+
+
 def test_socket_activation_serves_the_demo_app_from_the_packaged_binary(installed):
     installed.systemctl("enable", "--now", SOCKET_UNIT)
     assert installed.show(SOCKET_UNIT, "ActiveState")["ActiveState"] == "active"
@@ -180,6 +197,64 @@ def test_systemctl_stop_ends_every_process(installed):
     assert any("Handling signal: term" in m for m in messages[-20:]), messages[-20:]
     # RuntimeDirectory= is gone with the service; the socket unit's path was beside it.
     assert installed.run("test", "-e", f"/run/unitcorn/{SITE}", check=False).returncode != 0
+
+
+OWN_SITE = "own"
+OWN_PORT = 8123
+
+
+def test_a_stopped_site_keeps_its_own_socket_where_systemd_can(installed):
+    """systemd >= 254 with the generator's FileDescriptorStorePreserve=yes: `systemctl stop` of an
+    enabled site that binds its own port leaves the stored socket listening in PID 1, so a client
+    waits in its backlog and is answered after `systemctl start`. systemd 252 refuses it."""
+    service = f"unitcorn@{OWN_SITE}.service"
+    config = f"/etc/unitcorn/{OWN_SITE}.conf.py"
+    installed.write_file(config, textwrap.dedent(f"""\
+        wsgi_app = "unitcorn.demo:app"
+        bind = ["127.0.0.1:{OWN_PORT}"]
+        workers = 1
+    """))
+    url = f"http://127.0.0.1:{OWN_PORT}/"
+    try:
+        installed.systemctl("enable", "--now", service)
+        assert installed.show(service, "NFileDescriptorStore") == {"NFileDescriptorStore": "1"}
+        installed.systemctl("stop", service, timeout=60)
+        state = installed.show(service, "ActiveState", "SubState", "NFileDescriptorStore")
+        if installed.systemd_version < 254:
+            assert state["ActiveState"] == "inactive" and state["NFileDescriptorStore"] == "0"
+            refused = installed.run("curl", "-sS", "--max-time", "5", url, check=False)
+            assert refused.returncode == 7, refused.stderr  # connection refused
+            return
+        assert state == {"ActiveState": "inactive", "SubState": "dead-resources-pinned",
+                         "NFileDescriptorStore": "1"}
+        fdstore = installed.run("systemd-analyze", "fdstore", service).stdout
+        assert f"ucstore-127.0.0.1_{OWN_PORT}" in fdstore
+        answer: dict[str, subprocess.CompletedProcess[str]] = {}
+        client = threading.Thread(target=lambda: answer.update(
+            reply=installed.run("curl", "-sS", "--max-time", "30", url, check=False, timeout=40)))
+        client.start()
+
+        def queued() -> bool:  # a LISTEN socket's Recv-Q is its accept queue
+            lines = installed.run("ss", "-Hltn", f"sport = :{OWN_PORT}").stdout.split()
+            return lines[:2] == ["LISTEN", "1"]
+
+        installed.wait_for(queued, 10, "the client to wait in the kept socket's backlog")
+        assert client.is_alive(), answer
+        installed.systemctl("start", service, timeout=60)
+        client.join(timeout=40)
+        assert answer["reply"].returncode == 0, answer["reply"].stderr
+        assert answer["reply"].stdout.startswith("Hello from unitcorn")
+        # The new master served the socket systemd kept, not a fresh bind.
+        assert installed.show(service, "NFileDescriptorStore") == {"NFileDescriptorStore": "1"}
+        main = installed.show(service, "MainPID")["MainPID"]
+        listening = [e.get("MESSAGE") for e in installed.journal(service) if e.get("_PID") == main]
+        assert f"Listening at: 127.0.0.1:{OWN_PORT} (3)" in listening
+    finally:
+        installed.systemctl("disable", "--now", service, check=False, timeout=60)
+        if installed.systemd_version >= 254:
+            installed.systemctl("clean", "--what=fdstore", service, check=False)
+        installed.run("rm", "-f", config)
+    assert installed.run("curl", "-sS", "--max-time", "5", url, check=False).returncode == 7
 
 
 def test_purge_of_a_running_site_leaves_nothing_enabled_and_no_process(installed):

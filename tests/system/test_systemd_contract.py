@@ -1,4 +1,4 @@
-"""The systemd service contract, driven by systemctl against a real systemd 252 (issue 4).
+"""The systemd service contract, driven by systemctl against a real systemd: 252 and 257 (issues 4, 14).
 
 Every check asserts what systemd itself saw (`systemctl show`, the journal, a job's result), not
 only what a client got. All tests share the module's container; each uses units and a port of its
@@ -307,6 +307,48 @@ def test_systemctl_reload_with_a_broken_config_fails_and_keeps_serving(ct) -> No
     assert index_of(entries, reason, _COMM="python3") < failed
 
 
+NOTIFY_RELOAD_EXAMPLE = REPO / "units" / "unitcorn@.service.d" / "notify-reload.conf.example"
+
+
+def notify_reload_drop_in() -> str:
+    """The example drop-in as an operator would use it: uncommented from its `# [Service]` on."""
+    text = NOTIFY_RELOAD_EXAMPLE.read_text()
+    lines = text[text.index("# [Service]"):].splitlines()
+    return "\n".join(line[2:] for line in lines if line.startswith("# ") and "=" in line
+                     or line == "# [Service]") + "\n"
+
+
+def test_the_notify_reload_example_waits_but_cannot_report_a_failed_reload(ct) -> None:
+    """Why the shipped unit keeps `ExecReload=unitcorn ctl reload --wait` on every systemd.
+
+    257: Type=notify-reload alone makes `systemctl reload` wait for the new generation, but a
+    reload whose config does not load still ends in READY=1 (the old generation serves), so the
+    reload job succeeds. 252: the drop-in's Type= is ignored (Type=notify stays) and, with
+    ExecReload= emptied, the unit cannot be reloaded at all."""
+    name, port = "uc-notifyreload", 9115
+    conf = config(port, "import time\ndef post_worker_init(worker):\n    time.sleep(0.8)\n")
+    with service(ct, name, conf, start=False):
+        ct.write_file(f"/etc/systemd/system/{name}.service.d/notify-reload.conf",
+                      notify_reload_drop_in())
+        ct.daemon_reload()
+        ct.systemctl("start", name)
+        props = ct.show(name, "Type", "ExecReload")
+        if ct.systemd_version < 253:
+            assert props["Type"] == "notify"
+            reload = ct.systemctl("reload", name, check=False, timeout=60)
+            assert reload.returncode != 0 and "not applicable" in reload.stderr, reload.stderr
+            return
+        assert props["Type"] == "notify-reload" and not props.get("ExecReload")  # no helper
+        started = time.monotonic()
+        assert ct.systemctl("reload", name, check=False, timeout=60).returncode == 0
+        assert time.monotonic() - started >= 0.8  # it waited for the new workers
+        assert status(ct, name)["generation"] == "2"
+        ct.write_file(f"/etc/unitcorn/{name}.conf.py", config(port, "workers = 'many'\n"))
+        assert ct.systemctl("reload", name, check=False, timeout=60).returncode == 0  # (sic)
+        assert "last reload FAILED" in ct.show(name, "StatusText")["StatusText"]
+        assert show(ct, name)["ActiveState"] == "active"
+
+
 # ---- upgrade ----------------------------------------------------------------------------------
 
 def test_ctl_upgrade_moves_mainpid_with_no_failed_request(ct) -> None:
@@ -343,6 +385,58 @@ def test_ctl_upgrade_moves_mainpid_with_no_failed_request(ct) -> None:
             assert reload.returncode == 0, reload.stderr
             assert status(ct, name)["generation"] == "2"
     assert result["failures"] == []
+
+
+# A main process that forks a child and hands it the main-process role with MAINPID= and
+# MAINPIDFDID= (the child's pidfd ID, or a wrong one), as an old master could announce a new one.
+MAINPIDFDID_PROBE = textwrap.dedent("""
+    import os, sys, time
+    from unitcorn.systemd.notify import Notifier, pidfd_id
+    notifier = Notifier.from_environ()
+    child = os.fork()
+    if child == 0:
+        time.sleep(3600)
+        os._exit(0)
+    ident = pidfd_id(child)
+    if ident is not None:
+        notifier.main_pid(child, pidfd_id=ident + 1 if sys.argv[1] == "wrong" else ident)
+    print(f"child={child} id={ident}", flush=True)
+    time.sleep(3600)
+""")
+
+
+@pytest.mark.parametrize("given", ["right", "wrong"])
+def test_mainpidfdid_is_checked_by_257_and_ignored_by_252(ct, given: str) -> None:
+    """What `Notifier.main_pid(pid, pidfd_id=…)` gets from each systemd: 257 moves MainPID only
+    when the ID names that very process; 252 ignores the field and moves it either way."""
+    name = f"uc-pidfdid-{given}"
+    ct.write_file(f"/usr/local/lib/unitcorn-test/{name}.py", MAINPIDFDID_PROBE)
+    unit = textwrap.dedent(f"""\
+        [Service]
+        Type=notify
+        NotifyAccess=main
+        Environment=PYTHONPATH={REPO_MOUNT}
+        ExecStart=/usr/bin/python3 /usr/local/lib/unitcorn-test/{name}.py {given}
+        TimeoutStartSec=10
+    """)
+    ct.write_file(f"/etc/systemd/system/{name}.service", unit)
+    ct.daemon_reload()
+    try:
+        ct.systemctl("start", name, check=False, timeout=30)
+        (line,) = ct.wait_for(lambda: [m for m in messages(ct.journal(name)) if "child=" in m],
+                              10, "the probe's line")
+        child, ident = (part.split("=")[1] for part in line.split())
+        if ident == "None":
+            pytest.skip("this kernel has no pidfs (Linux < 6.9): no pidfd IDs")
+        main = ct.show(name, "MainPID", "ExecMainPID")
+        text = "\n".join(messages(ct.journal(name)))
+        moves = given == "right" or ct.systemd_version < 257
+        assert (main["MainPID"] == child) == moves, (main, text)
+        if not moves:
+            assert main["MainPID"] == main["ExecMainPID"]
+            assert f"mismatches with received MAINPIDFDID={int(ident) + 1}" in text
+    finally:
+        ct.systemctl("stop", name, check=False)
 
 
 def _wait_for_watchdog_pings(ct: Container, name: str, count: int) -> None:
@@ -499,6 +593,35 @@ def test_systemctl_stop_after_an_upgrade_still_drains(ct) -> None:
     assert "SIGKILL" not in "\n".join(messages(entries))
 
 
+# ---- halting statuses -------------------------------------------------------------------------
+
+# code: (config, unit override, STATUS= text). 78 and 4 (the app fails to import with preload)
+# end in cli.serve; 3 (a worker cannot boot) in the master's loop.
+HALTS = {
+    78: ("workers = 'many'\n", "", "halted: bad configuration (exit status 78)"),
+    3: ("def post_worker_init(worker):\n    raise RuntimeError('no')\n", "",
+        "halted: a worker failed to boot (exit status 3)"),
+    4: ("preload_app = True\n", "broken_import:app", "halted: the app failed to load (exit status 4)"),
+}
+
+
+@pytest.mark.parametrize("code", sorted(HALTS))
+def test_a_halting_master_says_why_with_exit_status(ct, code: int) -> None:
+    """EXIT_STATUS= (+ STATUS=) before exiting 3, 4 or 78: systemd 257 takes it in silence, 252
+    ignores the unknown field; both keep the STATUS= line for `systemctl status`."""
+    name, port = f"uc-halt{code}", 9113 + {78: 0, 3: 1, 4: 3}[code]  # 9115 is the notify-reload test's
+    body, app, text = HALTS[code]
+    extra = (f"ExecStart=\nExecStart=/usr/bin/python3 -m unitcorn -c /etc/unitcorn/{name}.conf.py "
+             f"{app}\n") if app else ""
+    with service(ct, name, config(port, body), extra=extra, start=False):
+        assert ct.systemctl("start", name, check=False).returncode != 0
+        state = ct.show(name, "ActiveState", "Result", "ExecMainStatus", "StatusText")
+    assert state == {"ActiveState": "failed", "Result": "exit-code", "ExecMainStatus": str(code),
+                     "StatusText": text}
+    journal = "\n".join(messages(ct.journal(name)))
+    assert "reception only permitted" not in journal and "Unknown" not in journal
+
+
 # ---- what a worker can say to systemd -------------------------------------------------------
 
 def test_a_worker_cannot_speak_for_the_service(ct) -> None:
@@ -517,10 +640,16 @@ def test_a_worker_cannot_speak_for_the_service(ct) -> None:
         assert worker != before["MainPID"]
         assert answer == {"pid": answer["pid"], "in_os_environ": False, "in_proc_environ": True,
                           "sent": True}
-        rejection = (f"Got notification message from PID {worker}, but reception only permitted "
-                     f"for main PID {before['MainPID']}")
-        ct.wait_for(lambda: any(rejection in m for m in messages(ct.journal(name))), 10,
-                    "systemd's rejection of the worker's message")
+        if ct.systemd_version <= 252:
+            rejection = (f"Got notification message from PID {worker}, but reception only "
+                         f"permitted for main PID {before['MainPID']}")
+            ct.wait_for(lambda: any(rejection in m for m in messages(ct.journal(name))), 10,
+                        "systemd's rejection of the worker's message")
+        else:
+            # 257 rejects without a log line. systemd reads the notify socket in order, so once
+            # it has taken a reload's RELOADING=1/READY=1 from the master, it has seen the
+            # worker's earlier datagram too.
+            assert ct.systemctl("reload", name, check=False, timeout=60).returncode == 0
         after = ct.show(name, "MainPID", "StatusText", "ActiveState")
         assert after["MainPID"] == before["MainPID"]
         assert after["ActiveState"] == "active"

@@ -21,6 +21,7 @@ SERVICE = UNITS / "unitcorn@.service"
 SOCKET = UNITS / "unitcorn@.socket"
 DROP_IN_EXAMPLE = UNITS / "unitcorn@.service.d" / "notify-reload.conf.example"
 DEMO_CONFIG = UNITS / "demo.conf.py"
+GENERATOR = UNITS / "unitcorn-generator"
 PACKAGED_BINARY = "/usr/bin/unitcorn"
 # `systemd-analyze security` exposure, in tenths: the issue asks for at most 2.0.
 EXPOSURE_THRESHOLD = 20
@@ -132,6 +133,56 @@ def test_the_notify_reload_example_is_entirely_commented_out_and_names_its_syste
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read_string(uncommented)
     assert parser["Service"]["Type"] == "notify-reload"
+
+
+def run_generator(tmp_path: Path, version_line: str | None) -> Path:
+    """Run unitcorn-generator as systemd would (normal, early, late directories), with a stand-in
+    `systemctl` that prints `version_line` (none at all when it is None); return the late dir."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if version_line is not None:
+        fake = bin_dir / "systemctl"
+        fake.write_text(f"#!/bin/sh\necho '{version_line}'\necho '+PAM +AUDIT'\n")
+        fake.chmod(0o755)
+    out = [tmp_path / name for name in ("normal", "early", "late")]
+    done = subprocess.run([str(GENERATOR), *map(str, out)], capture_output=True, text=True,
+                          timeout=10, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    # A generator writes into its own directories only, and here only into the late one.
+    assert not out[0].exists() and not out[1].exists()
+    return out[2]
+
+
+def test_the_generator_is_executable_posix_sh():
+    assert GENERATOR.stat().st_mode & 0o111
+    assert GENERATOR.read_text().startswith("#!/bin/sh\n")
+    if shutil.which("dash"):
+        assert subprocess.run(["dash", "-n", str(GENERATOR)], timeout=10).returncode == 0
+
+
+@pytest.mark.parametrize("line", ["systemd 252 (252.39-1~deb12u2)", "systemd 253 (253)", None,
+                                  "something else"])
+def test_the_generator_writes_nothing_for_systemd_before_254(tmp_path, line):
+    late = run_generator(tmp_path, line)
+    assert not late.exists() or list(late.rglob("*")) == []
+
+
+@pytest.mark.parametrize("line", ["systemd 254 (254.5-1)", "systemd 257 (257.13-1~deb13u1)",
+                                  "systemd 1000 (1000)"])
+def test_the_generator_adds_the_fd_store_preserve_drop_in_from_systemd_254(tmp_path, line):
+    late = run_generator(tmp_path, line)
+    (drop_in,) = late.rglob("*.conf")
+    assert drop_in.relative_to(late).as_posix() == \
+        "unitcorn@.service.d/50-unitcorn-systemd-254.conf"
+    settings = unit_settings(drop_in)
+    assert settings == {"Service": {"FileDescriptorStorePreserve": ["yes"]}}
+    assert f"for systemd {line.split()[1]}:" in drop_in.read_text()
+
+
+def test_the_generator_adds_only_what_the_shipped_unit_lacks():
+    shipped = unit_settings(SERVICE)["Service"]
+    assert "FileDescriptorStorePreserve" not in shipped
+    assert int(one(unit_settings(SERVICE), "Service", "FileDescriptorStoreMax")) > 0
 
 
 def test_the_demo_config_names_the_demo_app_and_no_bind():

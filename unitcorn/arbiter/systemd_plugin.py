@@ -1,4 +1,5 @@
-"""Tell systemd about the master's lifecycle: READY, RELOADING, STOPPING, STATUS, WATCHDOG, MAINPID.
+"""Tell systemd about the master's lifecycle: READY, RELOADING, STOPPING, STATUS, WATCHDOG, MAINPID,
+EXIT_STATUS.
 
 Subscribes to the master's lifecycle events (see lifecycle.py). Everything is a no-op when the
 service manager gave us no NOTIFY_SOCKET, so the same code runs under systemd and outside it.
@@ -12,10 +13,18 @@ from typing import Any
 
 from unitcorn.arbiter.lifecycle import Lifecycle
 from unitcorn.sockets import fd_store_name
-from unitcorn.systemd.notify import Notifier, watchdog_interval
+from unitcorn.systemd.notify import Notifier, pidfd_id, watchdog_interval
 
 # While a graceful stop or the first boot still makes progress, ask for this much more time.
 EXTENSION = 30.0
+
+# The exit statuses that halt the service for good (RestartPreventExitStatus= in the shipped
+# unit), with the STATUS= line that says why; they are announced with EXIT_STATUS= before the exit.
+HALT_REASONS = {
+    3: "halted: a worker failed to boot (exit status 3)",
+    4: "halted: the app failed to load (exit status 4)",
+    78: "halted: bad configuration (exit status 78)",
+}
 
 
 class SystemdLifecycle(Lifecycle):
@@ -74,7 +83,9 @@ class SystemdLifecycle(Lifecycle):
         self._store_listeners(master)
 
     def upgrade_ready(self, master: Any, new_master_pid: int) -> None:
-        self._send("main_pid", new_master_pid)
+        # MAINPIDFDID= names the new master beyond its pid where the kernel gives pidfds an ID
+        # (systemd 257 checks it against the pid; older managers ignore the field).
+        self._send("main_pid", new_master_pid, True, pidfd_id(new_master_pid))
         # From now on the new master is the main process: anything more from us would be
         # rejected under NotifyAccess=main, and under NotifyAccess=all our STOPPING=1 would put
         # the service into stop-sigterm and our WATCHDOG=1 would vouch for the wrong process.
@@ -109,6 +120,17 @@ class SystemdLifecycle(Lifecycle):
             return  # a retiring old master (after an upgrade) stops on its own time
         self._send("stopping", "stopping")
         self.next_extension = time.monotonic()
+
+    def finished(self, master: Any) -> None:
+        self.exiting(master.exit_code)
+
+    def exiting(self, code: int) -> None:
+        """The process is about to exit with `code`; say so when it is one of HALT_REASONS.
+
+        systemd >= 254 knows EXIT_STATUS=; 252 ignores the field (STATUS= still shows).
+        """
+        if code in HALT_REASONS:
+            self._send("exit_status", code, HALT_REASONS[code])
 
     def tick(self, master: Any, now: float) -> None:
         # Pinged from the loop itself: a wedged loop stops pinging, and systemd notices.

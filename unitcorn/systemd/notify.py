@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import time
 from collections.abc import Mapping, MutableMapping
 
@@ -89,6 +90,11 @@ class Notifier:
         """Shutdown started: STOPPING=1, with a STATUS= line when given."""
         return self.send(STOPPING=1, **_status(status))
 
+    def exit_status(self, code: int, status: str | None = None) -> bool:
+        """The process is about to exit with ``code``: EXIT_STATUS= (systemd >= 254 knows the field,
+        older ones ignore it), with a STATUS= line when given."""
+        return self.send(EXIT_STATUS=code, **_status(status))
+
     def status(self, text: str) -> bool:
         """Replace the one-line status shown by ``systemctl status``."""
         return self.send(STATUS=text)
@@ -103,9 +109,16 @@ class Notifier:
             raise ValueError(f"extend_timeout needs a duration >= 0, got {seconds}")
         return self.send(EXTEND_TIMEOUT_USEC=int(seconds * 1_000_000))
 
-    def main_pid(self, pid: int, ready: bool = True) -> bool:
-        """Hand the main-process role to ``pid`` (and report it ready, by default)."""
+    def main_pid(self, pid: int, ready: bool = True, pidfd_id: int | None = None) -> bool:
+        """Hand the main-process role to ``pid`` (and report it ready, by default).
+
+        With ``pidfd_id`` (see `pidfd_id`), MAINPIDFDID= names the process beyond its pid:
+        systemd >= 257 refuses the change when ``pid`` has meanwhile become another process;
+        older ones ignore the field.
+        """
         fields: dict[str, str | int] = {"MAINPID": pid}
+        if pidfd_id is not None:
+            fields["MAINPIDFDID"] = pidfd_id
         if ready:
             fields["READY"] = 1
         return self.send(**fields)
@@ -141,6 +154,35 @@ class Notifier:
             log.debug("notify failed socket=%s error=%r message=%r", self._path, error, message)
             return False
         return True
+
+
+def pidfd_id(pid: int) -> int | None:
+    """The pidfd inode ID of ``pid`` (what MAINPIDFDID= carries), or None where there is none.
+
+    On a kernel with pidfs (Linux >= 6.9) every process's pidfd has an inode number of its own,
+    unique for the boot, which fstat() returns on 64-bit systems (sd_pidfd_get_inode_id(3)).
+    Older kernels give every pidfd the same anonymous inode: that is no ID, so None. A 32-bit
+    st_ino could repeat, so None there too.
+    """
+    if sys.maxsize <= 2**32:
+        return None
+    try:
+        target = os.pidfd_open(pid)
+    except (OSError, AttributeError):  # gone, not permitted, or no pidfd_open at all
+        return None
+    try:
+        own = os.pidfd_open(os.getpid())
+        try:
+            inode, own_inode = os.fstat(target).st_ino, os.fstat(own).st_ino
+        finally:
+            os.close(own)
+    except OSError:
+        return None
+    finally:
+        os.close(target)
+    if pid != os.getpid() and inode == own_inode:
+        return None  # one shared anonymous inode: not pidfs
+    return inode
 
 
 def watchdog_interval(

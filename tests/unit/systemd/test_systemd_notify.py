@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from unitcorn.systemd.notify import Notifier, watchdog_interval
+from unitcorn.systemd import notify
+from unitcorn.systemd.notify import Notifier, pidfd_id, watchdog_interval
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -73,6 +77,10 @@ EXACT_MESSAGES: list[tuple[str, Message, bytes]] = [
     ("extend_timeout", lambda n: n.extend_timeout(2.5), b"EXTEND_TIMEOUT_USEC=2500000"),
     ("main_pid", lambda n: n.main_pid(4321), b"MAINPID=4321\nREADY=1"),
     ("main_pid only", lambda n: n.main_pid(4321, ready=False), b"MAINPID=4321"),
+    ("main_pid+pidfd_id", lambda n: n.main_pid(4321, pidfd_id=98765),
+     b"MAINPID=4321\nMAINPIDFDID=98765\nREADY=1"),
+    ("exit_status", lambda n: n.exit_status(78), b"EXIT_STATUS=78"),
+    ("exit_status+status", lambda n: n.exit_status(3, "halted"), b"EXIT_STATUS=3\nSTATUS=halted"),
     ("remove_stored_fds", lambda n: n.remove_stored_fds("web"), b"FDSTOREREMOVE=1\nFDNAME=web"),
     ("send", lambda n: n.send(STATUS="x", ERRNO=5, READY=True), b"STATUS=x\nERRNO=5\nREADY=1"),
 ]
@@ -229,3 +237,28 @@ def test_watchdog_interval_defaults_to_our_pid_and_environment(monkeypatch):
     assert watchdog_interval() == 0.25
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid() + 1))
     assert watchdog_interval() is None
+
+
+def test_pidfd_id_names_one_process_and_no_other():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        ours, theirs = pidfd_id(os.getpid()), pidfd_id(child.pid)
+        if ours is None:
+            pytest.skip("this kernel has no pidfs (Linux < 6.9): no pidfd IDs to compare")
+        assert isinstance(theirs, int) and theirs != ours
+        assert pidfd_id(child.pid) == theirs  # stable for the process's lifetime
+    finally:
+        child.kill()
+        child.wait()
+    assert pidfd_id(child.pid) is None  # reaped: nothing to open
+
+
+def test_pidfd_id_is_none_on_a_kernel_without_pidfs(monkeypatch):
+    # Before pidfs every pidfd shares one anonymous inode, which identifies no process.
+    # Only the module's view of os changes: pytest itself needs the real os.fstat meanwhile.
+    shared = types.SimpleNamespace(
+        pidfd_open=os.pidfd_open, close=os.close, getpid=os.getpid,
+        fstat=lambda fd: types.SimpleNamespace(st_ino=7),
+    )
+    monkeypatch.setattr(notify, "os", shared)
+    assert pidfd_id(1) is None
