@@ -4,6 +4,7 @@ Not a test: numbers depend on the machine.  Run on a quiet machine (check `uptim
 
     python bench/run.py            # 3 rounds x 5 s per cell
     python bench/run.py --quick    # 1 round x 2 s per cell, to check that everything works
+    python bench/run.py --asgi     # the asgi worker against uvicorn (-w 2), ASGI twins of the apps
 
 Placement: wrk runs pinned to CPU 0 (`taskset -c 0`); the servers (master + 2 workers each) are
 not pinned, so on a 2-core machine the workers get core 1 plus whatever wrk leaves of core 0 —
@@ -37,8 +38,9 @@ REPO = HERE.parent
 @dataclass(frozen=True)
 class Server:
     name: str
-    command: tuple[str, ...]  # the app is appended
-    is_gunicorn: bool
+    command: tuple[str, ...]  # the address and the app are appended
+    is_baseline: bool  # what unitcorn is compared with: gunicorn (WSGI) or uvicorn (ASGI)
+    binds_like_uvicorn: bool = False  # --host/--port instead of -b HOST:PORT
 
 
 SERVERS = [
@@ -47,6 +49,10 @@ SERVERS = [
     Server("unitcorn sync", ("-m", "unitcorn", "-w", "2", "-k", "sync"), False),
     Server("unitcorn gthread-1", ("-m", "unitcorn", "-w", "2", "-k", "gthread", "--threads", "1"), False),
     Server("unitcorn gthread-4", ("-m", "unitcorn", "-w", "2", "-k", "gthread", "--threads", "4"), False),
+]
+ASGI_SERVERS = [
+    Server("uvicorn", ("-m", "uvicorn", "--workers", "2", "--no-access-log"), True, True),
+    Server("unitcorn asgi", ("-m", "unitcorn", "-w", "2", "-k", "asgi"), False),
 ]
 
 
@@ -100,8 +106,12 @@ class Running:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]))
         env.pop("WEB_CONCURRENCY", None)
         self.log = open(log_dir / f"{server.name.replace(' ', '_')}-{app}.log", "wb")
+        if server.binds_like_uvicorn:
+            address = ["--host", "127.0.0.1", "--port", str(self.port)]
+        else:
+            address = ["-b", f"127.0.0.1:{self.port}"]
         self.process = subprocess.Popen(
-            [sys.executable, *server.command, "-b", f"127.0.0.1:{self.port}", f"apps:{app}"],
+            [sys.executable, *server.command, *address, f"apps:{app}"],
             cwd=HERE, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 20
@@ -173,9 +183,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
     parser.add_argument("--servers", default="", help="comma-separated substrings of server names")
+    parser.add_argument("--asgi", action="store_true",
+                        help="unitcorn's asgi worker against uvicorn, on the apps' ASGI twins")
     args = parser.parse_args()
     rounds, duration = (1, 2.0) if args.quick else (args.rounds, args.duration)
-    servers = [s for s in SERVERS if not args.servers or any(p in s.name for p in args.servers.split(","))]
+    candidates = ASGI_SERVERS if args.asgi else SERVERS
+    suffix = "_asgi" if args.asgi else ""
+    servers = [s for s in candidates if not args.servers or any(p in s.name for p in args.servers.split(","))]
     scenarios = [s for s in SCENARIOS if args.only in s.name]
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "unitcorn-bench"
     log_dir.mkdir(exist_ok=True)
@@ -187,7 +201,7 @@ def main() -> int:
         running = {}
         try:
             for server in servers:
-                running[server.name] = Running(server, app, log_dir)
+                running[server.name] = Running(server, app + suffix, log_dir)
             for scenario in (s for s in scenarios if s.app == app):
                 samples: dict[str, list[Result]] = {name: [] for name in running}
                 for proc in running.values():  # warm up: imports, caches, first connections
@@ -211,14 +225,17 @@ def main() -> int:
 
 
 def print_scenario(scenario: Scenario, servers: list[Server], table: dict[tuple[str, str], Result]) -> None:
-    gunicorns = [s.name for s in servers if s.is_gunicorn and (scenario.name, s.name) in table]
+    baselines = [s.name for s in servers if s.is_baseline and (scenario.name, s.name) in table]
     if scenario.against == "sync":
-        gunicorns = [name for name in gunicorns if name.endswith("sync")] or gunicorns
-    base = max((table[scenario.name, name] for name in gunicorns), key=lambda r: r.rps, default=None)
-    target = f" (target >= {scenario.target:g}x gunicorn {scenario.against})" if scenario.target else ""
+        baselines = [name for name in baselines if name.endswith("sync")] or baselines
+    base = max((table[scenario.name, name] for name in baselines), key=lambda r: r.rps, default=None)
+    versus = "uvicorn" if any(s.binds_like_uvicorn for s in servers) else "gunicorn"
+    target = ""
+    if scenario.target and versus == "gunicorn":
+        target = f" (target >= {scenario.target:g}x gunicorn {scenario.against})"
     kinds = " | ".join(ERROR_KINDS)
     print(f"\n### {scenario.name} (wrk -t{scenario.threads} -c{scenario.connections}){target}")
-    print(f"| server | req/s | p50 ms | p99 ms | errors | {kinds} | vs gunicorn |")
+    print(f"| server | req/s | p50 ms | p99 ms | errors | {kinds} | vs {versus} |")
     print("|---|---:|---:|---:|---:|" + "---:|" * len(ERROR_KINDS) + "---:|")
     for server in servers:
         result = table.get((scenario.name, server.name))
