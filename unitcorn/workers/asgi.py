@@ -12,7 +12,6 @@ their keep-alive interval, runs the lifespan shutdown and exits.  The HTTP side 
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import socket
 from typing import Any
@@ -21,14 +20,7 @@ from unitcorn.asgi.http import HTTPConnection, ServerState
 from unitcorn.asgi.lifespan import Lifespan
 from unitcorn.logs import access_enabled
 from unitcorn.settings.callables import no_op
-from unitcorn.workers.base import Worker
-
-# Clients accepted per wake-up: asyncio's own server accepts up to its backlog at once, and one
-# worker would take every connection; a few, then back to the loop, spreads them over workers.
-_ACCEPT_BATCH = 4
-# Errors after which accept() would fail again at once: pause accepting instead of spinning.
-_ACCEPT_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-_ACCEPT_PAUSE = 0.5
+from unitcorn.workers.base import ACCEPT_BATCH, ACCEPT_PAUSE, Worker, accept_clients
 
 
 class AsgiWorker(Worker):
@@ -89,18 +81,14 @@ class AsgiWorker(Worker):
             self._loop.remove_reader(listener.sock.fileno())
 
     def _accept(self, listener: socket.socket) -> None:
-        for _ in range(_ACCEPT_BATCH):
-            try:
-                sock, _address = listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return
-            except OSError as exc:
-                if exc.errno not in _ACCEPT_EXHAUSTED:
-                    raise
-                self.log.error("accept failed; pausing pid=%d: %s", os.getpid(), exc)
-                self._stop_accepting()
-                self._loop.call_later(_ACCEPT_PAUSE, self._start_accepting)
-                return
+        """A few clients, not asyncio's own server: that accepts its whole backlog at once, and
+        one worker would hold every connection."""
+        accepted, exhausted = accept_clients(listener, ACCEPT_BATCH)
+        if exhausted is not None:
+            self.log.error("accept failed; pausing pid=%d: %s", os.getpid(), exhausted)
+            self._stop_accepting()
+            self._loop.call_later(ACCEPT_PAUSE, self._start_accepting)
+        for sock, _address in accepted:
             sock.setblocking(False)
             self._loop.create_task(self._connect(sock))
 

@@ -9,6 +9,7 @@ EOF on the life pipe.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
@@ -375,6 +376,34 @@ def wsgi_options(settings: Any) -> WSGIOptions:
         ),
         proxy_allow_ips=frozenset(settings.proxy_allow_ips),
     )
+
+
+# Clients accepted per wake-up: a few, then back to the loop, so that a busy worker leaves the
+# rest of the queue to an idle one instead of hoarding every connection.
+ACCEPT_BATCH = 4
+# Errors after which accept() would fail again at once: pause accepting instead of spinning.
+_ACCEPT_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+ACCEPT_PAUSE = 0.5  # seconds
+
+
+def accept_clients(
+    listener: socket.socket, limit: int
+) -> tuple[list[tuple[socket.socket, Any]], OSError | None]:
+    """Up to `limit` clients queued on a non-blocking listener; and, if accepting must pause
+    (out of descriptors or memory), the error saying why."""
+    accepted: list[tuple[socket.socket, Any]] = []
+    while len(accepted) < limit:
+        try:
+            accepted.append(listener.accept())
+        except (BlockingIOError, InterruptedError):
+            break
+        except ConnectionAbortedError:
+            continue
+        except OSError as exc:
+            if exc.errno not in _ACCEPT_EXHAUSTED:
+                raise
+            return accepted, exc
+    return accepted, None
 
 
 def tune_listener(sock: socket.socket) -> None:

@@ -21,7 +21,6 @@ next request: see `_drain`.  A close while the client may still be sending linge
 
 from __future__ import annotations
 
-import errno
 import functools
 import math
 import os
@@ -34,15 +33,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from unitcorn.workers.base import Worker, tune_listener
+from unitcorn.workers.base import ACCEPT_BATCH, ACCEPT_PAUSE, Worker, accept_clients, tune_listener
 from unitcorn.wsgi import Connection
 
 _IN = select.EPOLLIN
 _ONESHOT = select.EPOLLIN | select.EPOLLONESHOT
 _EXCLUSIVE = select.EPOLLIN | select.EPOLLEXCLUSIVE
-# Clients accepted per wake-up: a few, then the loop serves, so that a busy worker leaves the
-# rest of the queue to an idle one instead of hoarding every keep-alive connection.
-_ACCEPT_BATCH = 4
 _SILENT_CLIENT_GRACE = 1.0  # a draining worker waits at least this for a new client's first bytes
 # A lingering close (see Connection.needs_lingering_close) reads and drops the client's bytes
 # for at most this long, so that our last response is read before the connection goes.
@@ -50,9 +46,6 @@ _LINGER_TIMEOUT = 2.0
 _BUSY = math.inf  # a connection's deadline while a pool thread owns it: never swept
 _SWEEP_INTERVAL = 0.5  # idle and slow-head deadlines are checked this often (seconds)
 _MAX_EVENTS = 256
-# Errors after which accept() would fail again at once: pause accepting instead of spinning.
-_ACCEPT_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-_ACCEPT_PAUSE = 0.5
 
 
 class ThreadWorker(Worker):
@@ -164,22 +157,17 @@ class ThreadWorker(Worker):
 
     def _accept(self, listener: socket.socket, server_addr: Any) -> None:
         """Accept a few clients queued on `listener`, up to the connection limit."""
-        for _ in range(_ACCEPT_BATCH):
-            if self._open >= self._max_connections:
-                self._stop_accepting()
-                self._wants_wake = True  # a thread closing a connection brings us back
-                return
-            try:
-                sock, client_addr = listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return
-            except OSError as exc:
-                if exc.errno not in _ACCEPT_EXHAUSTED:
-                    raise
-                self.log.error("accept failed; pausing pid=%d: %s", os.getpid(), exc)
-                self._stop_accepting()
-                self._resume_accepting_at = time.monotonic() + _ACCEPT_PAUSE
-                return
+        room = self._max_connections - self._open
+        if room <= 0:
+            self._stop_accepting()
+            self._wants_wake = True  # a thread closing a connection brings us back
+            return
+        accepted, exhausted = accept_clients(listener, min(ACCEPT_BATCH, room))
+        if exhausted is not None:
+            self.log.error("accept failed; pausing pid=%d: %s", os.getpid(), exhausted)
+            self._stop_accepting()
+            self._resume_accepting_at = time.monotonic() + ACCEPT_PAUSE
+        for sock, client_addr in accepted:
             # Without a pool the loop itself waits on a slow body or a slow reader: it beats.
             notify = None if self._pooled else self.notify
             conn = self.open_connection(sock, client_addr, server_addr, self._may_keep_alive, notify)
