@@ -33,8 +33,9 @@ class AsgiWorker(Worker):
     def serve(self) -> None:
         try:
             self._loop.run_until_complete(self._serve())
-        finally:
-            for connection in list(self._state.connections):
+        finally:  # INT/QUIT, or the graceful end: whatever is still open goes now
+            state = getattr(self, "_state", None)
+            for connection in list(state.connections if state else ()):
                 connection.abort()
             self._loop.close()
 
