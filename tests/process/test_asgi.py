@@ -217,3 +217,16 @@ def test_scheme_from_a_trusted_front_end_and_client_from_its_proxy_header(start_
         wire.send(b"PROXY TCP4 203.0.113.7 127.0.0.1 51000 443\r\n")
         answer = wire.request("GET", "/scope", headers="X-Forwarded-Proto: https\r\n")
     assert json.loads(answer.body) == {"scheme": "https", "client": ["203.0.113.7", 51000]}
+
+
+def test_a_django_asgi_project(start_server) -> None:
+    pytest.importorskip("django")
+    server = start_server("djangoapps:application", *ASGI)
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
+        answer = client.post("/hello/", content=b"form")
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body.pop("pid") in server.workers()
+        assert body == {"method": "POST", "path": "/hello/", "scheme": "http", "body": "form"}
+        assert client.get("/count/").text == "0\n1\n2\n"
+        assert client.get("/missing/").status_code == 404
