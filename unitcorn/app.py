@@ -23,7 +23,7 @@ def load_app(
     The working directory comes first on ``sys.path``, as gunicorn does, so ``unitcorn app:app``
     finds ``./app.py`` without extra flags.
     """
-    for path in reversed(_search_paths(pythonpath, chdir)):
+    for path in reversed(search_paths(pythonpath, chdir)):
         if path not in sys.path:
             sys.path.insert(0, path)
     if not uri:
@@ -44,7 +44,7 @@ def load_app(
     return app
 
 
-def _search_paths(pythonpath: str | list[str] | None, chdir: str | None) -> list[str]:
+def search_paths(pythonpath: str | list[str] | None, chdir: str | None) -> list[str]:
     if isinstance(pythonpath, str):
         pythonpath = pythonpath.split(",")
     paths = [p for p in pythonpath or [] if p]
@@ -97,7 +97,7 @@ def purge_app_modules(pythonpath: str | list[str] | None, chdir: str | None) -> 
     Only the operator's code is dropped: modules from site-packages (and C extensions, which
     cannot be imported twice) stay, which is also what makes a preload reload fast.
     """
-    roots = tuple(os.path.abspath(p) + os.sep for p in _search_paths(pythonpath, chdir))
+    roots = tuple(os.path.abspath(p) + os.sep for p in search_paths(pythonpath, chdir))
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None) or ""
         if not path.startswith(roots) or "-packages" + os.sep in path:

@@ -113,10 +113,10 @@ def test_a_refused_flag_exits_78_with_one_line_naming_it(tmp_path: Path, name: s
 
 
 def test_check_config_reports_warnings_and_path_errors(tmp_path: Path) -> None:
-    ok = _run("--check-config", "--reload", "--proxy-protocol", "off", "testapps:route",
+    ok = _run("--check-config", "--spew", "--proxy-protocol", "off", "testapps:route",
               cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stderr.startswith("unitcorn: configuration warning: reload = True (from command line)")
+    assert ok.stderr.startswith("unitcorn: configuration warning: spew = True (from command line)")
     assert ok.stderr.count("\n") == 1
     bad = _run("--check-config", "--pid", "run/app.pid", "testapps:route", cwd=tmp_path)
     assert bad.returncode == 78

@@ -20,6 +20,7 @@ from typing import Any
 from unitcorn import __version__
 from unitcorn.app import load_app
 from unitcorn.arbiter import decisions
+from unitcorn.arbiter.code_watcher import CodeWatcher
 from unitcorn.arbiter.control import ControlServer
 from unitcorn.arbiter.decisions import Command, WorkerHandle
 from unitcorn.arbiter.descriptors import close_all_but, worker_descriptors
@@ -70,8 +71,9 @@ class Master:
         self.master_pid = master_pid
         path = settings.control_socket
         self.control = ControlServer(path) if path else None
-        # Plug-ins: systemd (given), the control socket, the statsd workers gauge.
-        plugins = (lifecycle, self.control, WorkerCountGauge())
+        # Plug-ins: systemd (given), the control socket, the statsd workers gauge, --reload.
+        watcher = CodeWatcher(settings) if settings.reload else None
+        plugins = (lifecycle, self.control, WorkerCountGauge(), watcher)
         self.lifecycle = Lifecycles(*(m for m in plugins if m is not None))
         self.pid = os.getpid()
         self.log = logging.getLogger(ERROR_LOGGER)

@@ -397,6 +397,24 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # -- Debugging --
     Setting(
+        name="reload", section="Debugging", default=False, convert=c.to_bool,
+        flags=("--reload",), action="store_true",
+        help="Start a new generation of workers (as HUP does) when a source file of the app "
+        "changes: every *.py under pythonpath, chdir or else the working directory, polled once "
+        "a second. For development.",
+    ),
+    Setting(
+        name="reload_engine", section="Debugging", default="auto", convert=c.to_reload_engine,
+        flags=("--reload-engine",), metavar="STRING",
+        help="auto, poll or inotify, as in gunicorn; unitcorn always polls (no dependency, "
+        "and it sees every editor's way of saving).",
+    ),
+    Setting(
+        name="reload_extra_files", section="Debugging", default=[], convert=c.to_file_list,
+        flags=("--reload-extra-file",), action="append", metavar="FILES",
+        help="More files whose change means a reload with --reload (templates, config files).",
+    ),
+    Setting(
         name="print_config", section="Debugging", default=False, convert=c.to_bool,
         flags=("--print-config",), action="store_true",
         help="Print every setting with its value and origin, then exit.",
@@ -432,7 +450,6 @@ SETTINGS: tuple[Setting, ...] = (
 
 # Why an ignored setting changes nothing here; shared by the settings that share a reason.
 _NOT_YET = "not implemented yet"
-_RELOAD = "unitcorn does not watch files; send HUP (or run `unitcorn ctl reload`) after a deploy"
 _TLS = "unitcorn does not terminate TLS (certfile is refused); put a TLS proxy in front of it"
 _HTTP2 = "unitcorn speaks HTTP/1.0 and HTTP/1.1 only"
 _ASGI = ("not implemented yet; the asgi worker uses asyncio, lifespan auto and a 16 MiB "
@@ -456,14 +473,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
         default=False,
         why="with --daemon, stdout and stderr go to /dev/null; capture_output sends them to "
         "the error log",
-    ),
-    IgnoredSetting("reload", ("--reload",), action="store_true", default=False, why=_RELOAD),
-    IgnoredSetting(
-        "reload_engine", ("--reload-engine",), metavar="STRING", default="auto", why=_RELOAD,
-    ),
-    IgnoredSetting(
-        "reload_extra_files", ("--reload-extra-file",), "append", "FILES", default=[],
-        why=_RELOAD,
     ),
     IgnoredSetting(
         "spew", ("--spew",), action="store_true", default=False,

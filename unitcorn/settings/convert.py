@@ -353,6 +353,25 @@ def to_path_list(value: object) -> list[str]:
     return [to_text(item) for item in _iterable(value, "a directory")]
 
 
+def to_file_list(value: object) -> list[str]:
+    """A list of files (a repeated flag, or a list in a config file; one name per item)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [to_text(item) for item in _iterable(value, "a file")]
+
+
+RELOAD_ENGINES = ("auto", "poll", "inotify")
+
+
+def to_reload_engine(value: object) -> str:
+    engine = to_text(value).strip().lower()
+    if engine not in RELOAD_ENGINES:
+        raise ValueError(f"must be one of {', '.join(RELOAD_ENGINES)}")
+    return engine
+
+
 def to_directory(value: object) -> str:
     # The loader has already joined a relative path to the launch directory.
     path = os.path.normpath(to_text(value))

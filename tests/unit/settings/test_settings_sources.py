@@ -258,14 +258,14 @@ def test_gunicorn_only_keys_are_ignored_and_recorded(load, write) -> None:
         config = "elsewhere.py"
         """,
     )
-    s = load("app:app", "--worker-tmp-dir", "/dev/shm", "--reload")
+    s = load("app:app", "--worker-tmp-dir", "/dev/shm", "--spew")
     assert sorted(s.ignored) == sorted([
         ("worker_tmp_dir", str(path)),
         ("spew", str(path)),
         ("tmp_upload_dir", str(path)),
         ("config", str(path)),
         ("worker_tmp_dir", "command line"),
-        ("reload", "command line"),
+        ("spew", "command line"),
     ])
     assert s.config_source == str(path)
 

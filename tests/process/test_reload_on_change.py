@@ -1,0 +1,59 @@
+"""--reload: saving a source file (or a --reload-extra-file) starts a new generation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+APP = '''
+def app(environ, start_response):
+    body = b"{version}"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+    # A second edit within the same clock tick must still look different: move mtime on.
+    stamp = path.stat().st_mtime_ns + 1_000_000_000
+    os.utime(path, ns=(stamp, stamp))
+
+
+def test_saving_the_app_reloads_it(start_server, tmp_path: Path) -> None:
+    code = tmp_path / "site"
+    code.mkdir()
+    _write(code / "editme.py", APP.format(version="v1"))
+    server = start_server("editme:app", "--reload", "--pythonpath", str(code))
+    assert server.get("/") == (200, "v1")
+    _write(code / "editme.py", APP.format(version="v2"))
+    server.wait_for_log(r"reload: source changed path=.*editme\.py")
+    server.wait_for_log(r"reload complete generation=2")
+    assert server.get("/") == (200, "v2")
+
+
+def test_a_broken_save_fails_the_reload_and_the_old_code_serves(start_server, tmp_path: Path) -> None:
+    code = tmp_path / "site"
+    code.mkdir()
+    _write(code / "editme.py", APP.format(version="v1"))
+    server = start_server("editme:app", "--reload", "--pythonpath", str(code))
+    _write(code / "editme.py", "def app(:\n")
+    server.wait_for_log(r"reload failed, old generation keeps serving")
+    assert server.get("/") == (200, "v1")
+
+
+def test_an_extra_file_reloads_too(start_server, tmp_path: Path) -> None:
+    code = tmp_path / "site"
+    code.mkdir()
+    _write(code / "editme.py", APP.format(version="v1"))
+    template = tmp_path / "page.html"
+    _write(template, "<p>one</p>")
+    server = start_server("editme:app", "--reload", "--pythonpath", str(code),
+                          "--reload-extra-file", str(template))
+    _write(template, "<p>two</p>")
+    server.wait_for_log(r"reload: source changed path=.*page\.html")
+    server.wait_for_log(r"reload complete generation=2")
