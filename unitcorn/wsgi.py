@@ -58,6 +58,7 @@ class WSGIOptions:
     body_timeout: float = 60.0  # a request body must arrive whole within this after its head
     send_timeout: float = 30.0  # a response must move _SEND_PROGRESS bytes within this
     multithread: bool = False  # wsgi.multithread: True under the threaded worker
+    sendfile: bool = True  # a FileWrapper of a real file goes out with os.sendfile
     parse: ParseOptions = DEFAULT_OPTIONS  # gunicorn's parser knobs, header policy, PROXY mode
     proxy_allow_ips: frozenset[str] = field(default=frozenset({"127.0.0.1", "::1"}))
 
@@ -227,6 +228,10 @@ class Connection:
         if not self._parser.is_idle and not self._eof:
             part = "body" if self.has_head else "head"
             self._send_error(408, f"request {part} not received in time")
+
+    @property
+    def uses_sendfile(self) -> bool:
+        return self._options.sendfile
 
     def wait_for_request(self, timeout: float) -> bool:
         """Wait up to `timeout` for the client's next request to begin (for a worker that gives
@@ -744,6 +749,8 @@ class _Response:
 
     def _send_file(self, wrapper: FileWrapper) -> bool:
         """Send a real file with os.sendfile; False to fall back to iterating it."""
+        if not self._connection.uses_sendfile:
+            return False
         try:
             fd = wrapper.filelike.fileno()
             offset = wrapper.filelike.tell()

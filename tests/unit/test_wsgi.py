@@ -8,7 +8,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from wsgiref.validate import validator
@@ -974,6 +974,25 @@ def test_file_wrapper_uses_sendfile(
     assert served.client.read_response(bodiless=True).header("Content-Length") == "299990"
     assert served.finish() == [True, True, False]
     assert calls and calls[0] == len(content) - 10
+
+
+def test_no_sendfile_copies_the_file_through_the_process(
+    serve: Callable[..., Served], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--no-sendfile (for filesystems where sendfile() misbehaves): the same bytes, no sendfile."""
+    path = tmp_path / "data.bin"
+    content = os.urandom(300_000)
+    path.write_bytes(content)
+
+    def refuse(*args: Any) -> int:
+        raise AssertionError("sendfile used despite --no-sendfile")
+
+    monkeypatch.setattr(os, "sendfile", refuse)
+    served = serve(_file_app(path), options=replace(OPTIONS, sendfile=False), validate=False)
+    served.client.send(GET)
+    response = served.client.read_response()
+    assert response.body == content[10:]
+    assert served.finish() == [True, False]
 
 
 def test_file_wrapper_hidden_by_middleware_is_iterated(serve: Callable[..., Served], tmp_path: Path) -> None:

@@ -80,8 +80,9 @@ class _Waiter:
 
 
 class ControlServer(Lifecycle):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, mode: int = 0o600) -> None:
         self.path = path
+        self._mode = mode
         self.sock: socket.socket | None = None
         self._inode = 0
         self._selector: selectors.BaseSelector | None = None
@@ -103,6 +104,8 @@ class ControlServer(Lifecycle):
             sock.bind(temporary)
         finally:
             os.umask(old_umask)
+        if self._mode != 0o600:
+            os.chmod(temporary, self._mode)  # control_socket_mode: the group may connect too
         sock.listen(16)
         sock.setblocking(False)
         os.replace(temporary, self.path)

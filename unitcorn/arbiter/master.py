@@ -69,8 +69,8 @@ class Master:
         self.inherited = inherited
         self.listeners: list[Listener] = []
         self.master_pid = master_pid
-        path = settings.control_socket
-        self.control = ControlServer(path) if path else None
+        path = None if settings.control_socket_disable else settings.control_socket
+        self.control = ControlServer(path, settings.control_socket_mode) if path else None
         # Plug-ins: systemd (given), the control socket, the statsd workers gauge, --reload.
         watcher = CodeWatcher(settings) if settings.reload else None
         plugins = (lifecycle, self.control, WorkerCountGauge(), watcher)

@@ -146,6 +146,18 @@ SETTINGS: tuple[Setting, ...] = (
         "scale, upgrade). gunicorn 27 has one too, always on, for its own gunicornc; "
         "unitcorn's is off unless set, and speaks to `unitcorn ctl`.",
     ),
+    Setting(
+        name="control_socket_mode", section="Worker Processes", default=0o600,
+        convert=c.to_control_socket_mode, flags=("--control-socket-mode",), metavar="INT",
+        show=c.show_octal,
+        help="The control socket's file mode: 0o600 lets only its owner in, 0o660 its group "
+        "too. Modes that let other users in are refused.",
+    ),
+    Setting(
+        name="control_socket_disable", section="Worker Processes", default=False,
+        convert=c.to_bool, flags=("--no-control-socket",), action="store_true",
+        help="No control socket, even when control_socket or RUNTIME_DIRECTORY is set.",
+    ),
     # -- Security --
     Setting(
         name="limit_request_line", section="Security", default=4094,
@@ -397,6 +409,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # -- Debugging --
     Setting(
+        name="sendfile", section="Server Mechanics", default=True, convert=c.to_sendfile,
+        flags=("--no-sendfile",), action="store_false",
+        help="Send a wsgi.file_wrapper of a real file with sendfile(); --no-sendfile copies it "
+        "through the process instead (some network filesystems and FUSE mounts need that).",
+    ),
+    Setting(
         name="reload", section="Debugging", default=False, convert=c.to_bool,
         flags=("--reload",), action="store_true",
         help="Start a new generation of workers (as HUP does) when a source file of the app "
@@ -479,10 +497,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
         why="unitcorn does not trace executed lines; use a debugger or sys.settrace in the app",
     ),
     IgnoredSetting(
-        "sendfile", ("--no-sendfile",), action="store_false", default=True,
-        why="unitcorn always sends a wsgi.file_wrapper of a real file with sendfile()",
-    ),
-    IgnoredSetting(
         "initgroups", ("--initgroups",), action="store_true", default=False,
         why="workers get the group setting as their only group, not the user's supplementary "
         "groups",
@@ -563,15 +577,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting("dirty_post_fork", why=_DIRTY),
     IgnoredSetting("dirty_worker_init", why=_DIRTY),
     IgnoredSetting("dirty_worker_exit", why=_DIRTY),
-    IgnoredSetting(
-        "control_socket_mode", ("--control-socket-mode",), metavar="INT", default=0o600,
-        why="unitcorn's control socket is always owner-only (0600): ctl can stop the server",
-    ),
-    IgnoredSetting(
-        "control_socket_disable", ("--no-control-socket",), action="store_true", default=False,
-        why="unitcorn opens a control socket only when control_socket (or RUNTIME_DIRECTORY) "
-        "is set; leave both unset for none",
-    ),
     IgnoredSetting(
         "enable_backlog_metric", ("--enable-backlog-metric",), action="store_true",
         default=False, why=f"{_NOT_YET}; the statsd metrics leave out the listen backlog",

@@ -256,6 +256,19 @@ def to_umask(value: object) -> int:
     return number
 
 
+def to_sendfile(value: object) -> bool:
+    """gunicorn's sendfile: None (its default) means use it."""
+    return True if value is None else to_bool(value)
+
+
+def to_control_socket_mode(value: object) -> int:
+    """An octal file mode for the control socket: owner and group only (ctl can stop the server)."""
+    mode = to_umask(value)
+    if mode & 0o007:
+        raise ValueError("must not give other users access (ctl can stop and upgrade the server)")
+    return mode
+
+
 def show_octal(value: object) -> str:
     return oct(value) if isinstance(value, int) else repr(value)
 

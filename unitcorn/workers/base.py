@@ -363,6 +363,7 @@ def wsgi_options(settings: Any) -> WSGIOptions:
         head_timeout=float(settings.header_timeout),
         body_timeout=float(settings.body_timeout),
         send_timeout=float(settings.send_timeout),
+        sendfile=settings.sendfile,
         parse=ParseOptions(
             permit_obsolete_folding=settings.permit_obsolete_folding,
             strip_header_spaces=settings.strip_header_spaces,

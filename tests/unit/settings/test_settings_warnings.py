@@ -69,10 +69,10 @@ def test_a_hook_set_for_a_missing_feature_is_named_by_its_function(load, write) 
     ]
 
 
-def test_no_sendfile_warns(load) -> None:
-    assert load("--no-sendfile", "app:app").warnings[0].startswith(
-        "sendfile = False (from command line): ignored: "
-    )
+def test_no_sendfile_is_a_setting_now(load) -> None:
+    settings = load("--no-sendfile", "app:app")
+    assert (settings.sendfile, settings.warnings) == (False, [])
+    assert load("app:app").sendfile is True
 
 
 @pytest.mark.parametrize(
