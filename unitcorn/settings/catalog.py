@@ -409,6 +409,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # -- Debugging --
     Setting(
+        name="initgroups", section="Security", default=False, convert=c.to_bool,
+        flags=("--initgroups",), action="store_true",
+        help="With user and group set, give workers the user's supplementary groups from the "
+        "group database too, not only group.",
+    ),
+    Setting(
         name="sendfile", section="Server Mechanics", default=True, convert=c.to_sendfile,
         flags=("--no-sendfile",), action="store_false",
         help="Send a wsgi.file_wrapper of a real file with sendfile(); --no-sendfile copies it "
@@ -495,11 +501,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting(
         "spew", ("--spew",), action="store_true", default=False,
         why="unitcorn does not trace executed lines; use a debugger or sys.settrace in the app",
-    ),
-    IgnoredSetting(
-        "initgroups", ("--initgroups",), action="store_true", default=False,
-        why="workers get the group setting as their only group, not the user's supplementary "
-        "groups",
     ),
     IgnoredSetting(
         "default_proc_name", default="gunicorn",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import pwd
 import random
 import selectors
 import signal
@@ -174,7 +175,11 @@ class Worker:
 
     def _drop_privileges(self) -> None:
         if self.cfg.group is not None:
-            os.setgroups([self.cfg.group])
+            if self.cfg.initgroups and self.cfg.user is not None:
+                # gunicorn's --initgroups: the user's supplementary groups from /etc/group.
+                os.initgroups(pwd.getpwuid(self.cfg.user).pw_name, self.cfg.group)
+            else:
+                os.setgroups([self.cfg.group])
             os.setgid(self.cfg.group)
         if self.cfg.user is not None:
             os.setuid(self.cfg.user)

@@ -9,18 +9,19 @@ from unitcorn.settings.catalog import IGNORED_BY_NAME
 
 
 def test_an_ignored_setting_given_a_value_is_one_warning_naming_it_and_why(load) -> None:
-    s = load("--initgroups", "--spew", "app:app")
+    s = load("--enable-backlog-metric", "--spew", "app:app")
     assert s.warnings == [
-        f"initgroups = True (from command line): ignored: {IGNORED_BY_NAME['initgroups'].why}",
+        "enable_backlog_metric = True (from command line): ignored: "
+        f"{IGNORED_BY_NAME['enable_backlog_metric'].why}",
         f"spew = True (from command line): ignored: {IGNORED_BY_NAME['spew'].why}",
     ]
 
 
 def test_the_last_source_is_named_once(load, write) -> None:
-    write("gunicorn.conf.py", "http_protocols = 'h2'\ninitgroups = True\n")
+    write("gunicorn.conf.py", "http_protocols = 'h2'\nspew = True\n")
     s = load("--http-protocols", "h2,h1", "app:app")
     assert [w.partition(": ignored")[0] for w in s.warnings] == [
-        f"initgroups = True (from {s.config_source})",
+        f"spew = True (from {s.config_source})",
         "http_protocols = h2,h1 (from command line)",
     ]
 
