@@ -46,3 +46,4 @@ def test_no_control_socket_wins_over_runtime_directory(start_server, tmp_path: P
     assert server.get("/")[0] == 200
     assert list(runtime.iterdir()) == []
     assert "control socket ready" not in server.log()
+

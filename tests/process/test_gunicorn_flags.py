@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,14 @@ def test_a_log_file_in_a_missing_directory_is_one_line_not_a_traceback(tmp_path:
         "unitcorn: configuration error: accesslog = /nonexistent/access.log "
         "(from command line): directory /nonexistent does not exist\n"
     )
+
+
+def test_a_reload_logs_the_new_configurations_warnings(start_server, tmp_path: Path) -> None:
+    config = tmp_path / "gunicorn.conf.py"
+    config.write_text("workers = 1\n")
+    server = start_server("testapps:route", "-c", str(config))
+    assert "configuration warning" not in server.log()
+    config.write_text("workers = 1\nspew = True\n")
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"reload complete generation=2")
+    assert f"configuration warning: spew = True (from {config})" in server.log()

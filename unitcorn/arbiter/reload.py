@@ -92,6 +92,8 @@ class Reloader:
         self.master.settings = settings
         self.master.app = app
         configure_logging(settings)
+        for warning in settings.warnings:  # as at start: the reloaded config may add some
+            master.log.warning("configuration warning: %s", warning)
         self.master.num_workers = settings.workers
         if self.master.num_workers != old_count:
             call_hook(settings, "nworkers_changed", self.master, self.master.num_workers, old_count)
