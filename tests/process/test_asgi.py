@@ -230,3 +230,21 @@ def test_a_django_asgi_project(start_server) -> None:
         assert body == {"method": "POST", "path": "/hello/", "scheme": "http", "body": "form"}
         assert client.get("/count/").text == "0\n1\n2\n"
         assert client.get("/missing/").status_code == 404
+
+
+def test_worker_connections_bounds_what_one_worker_holds(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--worker-connections", "2",
+                          "--keep-alive", "30")
+    first, second = Wire(server.port), Wire(server.port)
+    try:
+        assert first.request().status == 200 and second.request().status == 200
+        with Wire(server.port, timeout=1) as third:  # queued in the backlog, not accepted
+            third.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            with pytest.raises(TimeoutError):
+                third.read_response()
+            first.close()  # room again: the worker accepts the queued client
+            third.sock.settimeout(10)
+            assert third.read_response().status == 200
+    finally:
+        first.close()
+        second.close()

@@ -54,6 +54,7 @@ class ServerState:
     on_response: Callable[[Request, dict, str, list, int, float], None]
     wants_environ: bool  # an access log or a hook looks at the request: build its environ
     websocket_close_delay: float  # a retiring worker closes WebSockets (1012) after this
+    on_connection_closed: Callable[[], None] = lambda: None  # the worker may accept again
     connections: set[HTTPConnection] = field(default_factory=set)
     is_retiring: bool = False
     all_closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -140,6 +141,7 @@ class HTTPConnection(asyncio.Protocol):
             self._websocket.connection_lost()
         state = self._state
         state.connections.discard(self)
+        state.on_connection_closed()
         if state.is_retiring and not state.connections:
             state.all_closed.set()
 

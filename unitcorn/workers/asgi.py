@@ -52,7 +52,10 @@ class AsgiWorker(Worker):
             or self.cfg.post_request is not no_op,
             # Just before the master's graceful timeout ends: a close the client can act on.
             websocket_close_delay=max(0.0, self.cfg.graceful_timeout - 1.0),
+            on_connection_closed=self._maybe_resume_accepting,
         )
+        self._connecting = 0  # accepted, not yet handed to asyncio
+        self._is_accepting = False
         self._retired = loop.create_future()
         loop.add_reader(self.signals.fileno() if self.signals else -1, self.handle_signals)
         loop.add_reader(self.life_fd, self.master_died)
@@ -71,26 +74,35 @@ class AsgiWorker(Worker):
     # -- accepting -------------------------------------------------------------------------
 
     def _start_accepting(self) -> None:
-        if not self.alive:
+        if not self.alive or self._is_accepting:
             return
+        self._is_accepting = True
         for listener in self.listeners:
             listener.sock.setblocking(False)
             self._loop.add_reader(listener.sock.fileno(), self._accept, listener.sock)
 
     def _stop_accepting(self) -> None:
+        if not self._is_accepting:
+            return
+        self._is_accepting = False
         for listener in self.listeners:
             self._loop.remove_reader(listener.sock.fileno())
 
     def _accept(self, listener: socket.socket) -> None:
         """A few clients, not asyncio's own server: that accepts its whole backlog at once, and
         one worker would hold every connection."""
-        accepted, exhausted = accept_clients(listener, ACCEPT_BATCH)
+        room = self.cfg.worker_connections - len(self._state.connections) - self._connecting
+        if room <= 0:
+            self._stop_accepting()  # worker_connections: the next close brings us back
+            return
+        accepted, exhausted = accept_clients(listener, min(ACCEPT_BATCH, room))
         if exhausted is not None:
             self.log.error("accept failed; pausing pid=%d: %s", os.getpid(), exhausted)
             self._stop_accepting()
             self._loop.call_later(ACCEPT_PAUSE, self._start_accepting)
         for sock, _address in accepted:
             sock.setblocking(False)
+            self._connecting += 1
             self._loop.create_task(self._connect(sock))
 
     async def _connect(self, sock: socket.socket) -> None:
@@ -98,6 +110,12 @@ class AsgiWorker(Worker):
             await self._loop.connect_accepted_socket(lambda: HTTPConnection(self._state), sock)
         except OSError:
             sock.close()  # gone before we got to it
+        finally:
+            self._connecting -= 1
+
+    def _maybe_resume_accepting(self) -> None:
+        if not self._state.is_retiring:
+            self._start_accepting()
 
     def _counted(self, on_response: Any) -> Any:
         """Count each response, and retire once max_requests is reached."""
