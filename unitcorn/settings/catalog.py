@@ -83,7 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         name="worker_connections", section="Worker Processes", default=1000,
         convert=c.to_int(1), flags=("--worker-connections",), metavar="INT",
-        help="The most simultaneous connections one worker holds (sync, gthread and gevent).",
+        help="The most simultaneous connections one worker holds (every worker class).",
     ),
     Setting(
         name="max_requests", section="Worker Processes", default=0, convert=c.to_int(0),
