@@ -6,11 +6,13 @@ import http.client
 import json
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 import requests
+from harness import wait_for
 from http_wire import Wire
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
@@ -248,3 +250,24 @@ def test_worker_connections_bounds_what_one_worker_holds(start_server) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_request_hooks_see_their_own_request_under_concurrency(start_server, tmp_path: Path) -> None:
+    """gunicorn-style pre_request/post_request: the object pre_request marked is the one
+    post_request gets, for each of many requests in flight on one worker at once."""
+    record = tmp_path / "hooks.log"
+    config = tmp_path / "gunicorn.conf.py"
+    config.write_text(
+        "def pre_request(worker, req):\n"
+        "    req.mark = req.uri\n"
+        "def post_request(worker, req, environ, resp):\n"
+        f"    with open({str(record)!r}, 'a') as out:\n"
+        "        out.write(('same' if req.mark == req.uri else 'mixed') + '\\n')\n"
+    )
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "-c", str(config))
+    with ThreadPoolExecutor(10) as pool:
+        urls = [f"http://127.0.0.1:{server.port}/nap?0.3&{n}" for n in range(10)]
+        assert {r.text for r in pool.map(lambda u: requests.get(u, timeout=15), urls)} == {"rested"}
+    wait_for(lambda: len(record.read_text().split()) == 10 if record.exists() else False, 10,
+             "ten post_request lines")
+    assert record.read_text().split() == ["same"] * 10

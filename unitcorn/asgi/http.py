@@ -50,8 +50,9 @@ class ServerState:
     app: Any
     options: WSGIOptions
     lifespan_state: dict[str, Any]
-    on_request: Callable[[Request, dict], None] | None
-    on_response: Callable[[Request, dict, str, list, int, float], None]
+    # (on_request, on_response) for a connection to a peer: one pair per connection, because
+    # gunicorn-style hooks keep the request object pre_request saw for post_request.
+    callbacks_for: Callable[[Any], tuple[Callable[[Request, dict], None] | None, Callable[..., None]]]
     wants_environ: bool  # an access log or a hook looks at the request: build its environ
     websocket_close_delay: float  # a retiring worker closes WebSockets (1012) after this
     on_connection_closed: Callable[[], None] = lambda: None  # the worker may accept again
@@ -78,6 +79,8 @@ class HTTPConnection(asyncio.Protocol):
         self._discarded = 0
         self.requests_started = 0
         self._client: tuple[str, int] | None = None
+        self.on_request: Callable[[Request, dict], None] | None = None
+        self.on_response: Callable[..., None] = lambda *details: None
         self._server: tuple[str, int | None] | None = None
 
     # -- transport events ------------------------------------------------------------------
@@ -96,6 +99,7 @@ class HTTPConnection(asyncio.Protocol):
             is_proxy_allowed=parse.proxy_protocol != "off" and options.proxy_peers.allows(peer),
         )
         self._client = _address(peer)
+        self.on_request, self.on_response = self._state.callbacks_for(peer)
         self._server = _address(transport.get_extra_info("sockname"))
         if self._state.is_retiring:
             self._set_timer(_SILENT_CLIENT_GRACE, self._close)
@@ -395,8 +399,8 @@ class _Cycle:
         conn, request = self._conn, self._request
         state = conn._state
         environ = conn.environ(request) if state.wants_environ else {}
-        if state.on_request is not None:
-            state.on_request(request, environ)
+        if conn.on_request is not None:
+            conn.on_request(request, environ)
         try:
             await state.app(conn.scope(request), self.receive, self.send)
         except Exception:
@@ -413,7 +417,7 @@ class _Cycle:
                 conn.refuse_now(500, "Internal Server Error")
         status = f"{self._status or 500} {_reason(self._status or 500)}"
         try:
-            state.on_response(request, environ, status, self._headers, self._sent,
+            conn.on_response(request, environ, status, self._headers, self._sent,
                               time.monotonic() - self._started)
         except Exception:
             log.exception("on_response hook failed")

@@ -41,15 +41,13 @@ class AsgiWorker(Worker):
 
     async def _serve(self) -> None:
         loop = self._loop
-        on_request, on_response = self.connection_callbacks()
         self._state = state = ServerState(
             app=self.wsgi,
             options=self.options,
             lifespan_state=self._lifespan.state,
-            on_request=on_request,
-            on_response=self._counted(on_response),
+            callbacks_for=self._callbacks_for,
             wants_environ=access_enabled() or self.cfg.pre_request is not no_op
-            or self.cfg.post_request is not no_op,
+            or self.cfg.post_request is not no_op or self.logger is not None,
             # Just before the master's graceful timeout ends: a close the client can act on.
             websocket_close_delay=max(0.0, self.cfg.graceful_timeout - 1.0),
             on_connection_closed=self._maybe_resume_accepting,
@@ -117,14 +115,16 @@ class AsgiWorker(Worker):
         if not self._state.is_retiring:
             self._start_accepting()
 
-    def _counted(self, on_response: Any) -> Any:
-        """Count each response, and retire once max_requests is reached."""
+    def _callbacks_for(self, peer: Any) -> tuple[Any, Any]:
+        """A connection's hooks, wrapped to retire once max_requests is reached."""
+        on_request, on_response = self.connection_callbacks(peer)
+
         def after_response(*details: Any) -> None:
             on_response(*details)
             if self.nr >= self.max_requests and self.alive:
                 self.is_retiring_for_max_requests()  # logs why we leave
                 self._retire()
-        return after_response
+        return on_request, after_response
 
     def _beat(self) -> None:
         self.notify()

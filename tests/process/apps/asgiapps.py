@@ -53,6 +53,9 @@ async def echo(scope, receive, send):
         await send({"type": "http.response.body", "body": b""})
     elif path == "/scope":
         await _reply(send, json.dumps({"scheme": scope["scheme"], "client": scope["client"]}).encode())
+    elif path == "/nap":
+        await asyncio.sleep(float(scope["query_string"].split(b"&")[0]))  # others run meanwhile
+        await _reply(send, b"rested")
     elif path == "/state":
         await _reply(send, json.dumps(scope["state"]).encode())
     elif path == "/refuse":
