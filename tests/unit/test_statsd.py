@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from unitcorn.settings import ConfigError, load_settings
 from unitcorn.statsd import StatsdClient, StatsdLogHandler, normalize_prefix, parse_address
-
-
-@pytest.fixture
-def collector() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    yield sock
-    sock.close()
 
 
 def _received(sock: socket.socket) -> list[str]:
@@ -76,32 +66,32 @@ def test_prefix_as_gunicorn_normalizes_it(prefix: str, expected: str) -> None:
     assert normalize_prefix(prefix) == expected
 
 
-def test_gunicorns_wire_formats(collector: socket.socket) -> None:
-    client = StatsdClient(collector.getsockname(), prefix="shop", tags="env:prod,app:shop")
+def test_gunicorns_wire_formats(udp_receiver: socket.socket) -> None:
+    client = StatsdClient(udp_receiver.getsockname(), prefix="shop", tags="env:prod,app:shop")
     client.gauge("gunicorn.workers", 4)
-    assert _received(collector) == ["shop.gunicorn.workers:4|g|#env:prod,app:shop"]
+    assert _received(udp_receiver) == ["shop.gunicorn.workers:4|g|#env:prod,app:shop"]
     client.increment("gunicorn.requests", 1)
-    assert _received(collector) == ["shop.gunicorn.requests:1|c|@1.0|#env:prod,app:shop"]
+    assert _received(udp_receiver) == ["shop.gunicorn.requests:1|c|@1.0|#env:prod,app:shop"]
     client.decrement("x", 2)
-    assert _received(collector) == ["shop.x:-2|c|@1.0|#env:prod,app:shop"]
+    assert _received(udp_receiver) == ["shop.x:-2|c|@1.0|#env:prod,app:shop"]
     client.histogram("gunicorn.backlog", 3)
-    assert _received(collector) == ["shop.gunicorn.backlog:3|h|#env:prod,app:shop"]
+    assert _received(udp_receiver) == ["shop.gunicorn.backlog:3|h|#env:prod,app:shop"]
     client.close()
 
 
-def test_one_datagram_per_request(collector: socket.socket) -> None:
-    client = StatsdClient(collector.getsockname())
+def test_one_datagram_per_request(udp_receiver: socket.socket) -> None:
+    client = StatsdClient(udp_receiver.getsockname())
     client.request("404 Not Found", 0.0125)
-    assert _received(collector) == [
+    assert _received(udp_receiver) == [
         "gunicorn.request.duration:12.5|ms", "gunicorn.requests:1|c|@1.0",
         "gunicorn.request.status.404:1|c|@1.0",
     ]
     client.close()
 
 
-def test_nobody_listening_never_raises(collector: socket.socket, caplog) -> None:
-    address = collector.getsockname()
-    collector.close()  # the port answers with ICMP unreachable: the next send fails, quietly
+def test_nobody_listening_never_raises(udp_receiver: socket.socket, caplog) -> None:
+    address = udp_receiver.getsockname()
+    udp_receiver.close()  # the port answers with ICMP unreachable: the next send fails, quietly
     client = StatsdClient(address)
     with caplog.at_level(logging.WARNING, logger="unitcorn.error"):
         for _ in range(50):
@@ -134,10 +124,10 @@ def test_a_unix_datagram_socket(tmp_path: Path) -> None:
     server.close()
 
 
-def test_log_records_are_counted_like_gunicorns(collector: socket.socket) -> None:
+def test_log_records_are_counted_like_gunicorns(udp_receiver: socket.socket) -> None:
     logger = logging.getLogger("test_statsd.log")
     logger.propagate = False
-    handler = StatsdLogHandler(StatsdClient(collector.getsockname()))
+    handler = StatsdLogHandler(StatsdClient(udp_receiver.getsockname()))
     logger.addHandler(handler)
     try:
         logger.info("not counted")
@@ -148,7 +138,7 @@ def test_log_records_are_counted_like_gunicorns(collector: socket.socket) -> Non
         except RuntimeError:
             logger.exception("x")
         logger.critical("c")
-        got = [_received(collector)[0] for _ in range(4)]
+        got = [_received(udp_receiver)[0] for _ in range(4)]
     finally:
         logger.removeHandler(handler)
         handler.close()

@@ -27,15 +27,6 @@ def restore_loggers() -> Iterator[None]:
         logger.setLevel(level)
 
 
-@pytest.fixture
-def syslog_server() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    yield sock
-    sock.close()
-
-
 def _settings(tmp_path: Path, *argv: str) -> Settings:
     return load_settings([*argv, "--error-logfile", str(tmp_path / "error.log"), "shop.wsgi:app"],
                          environ={}, cwd=str(tmp_path))
@@ -66,27 +57,27 @@ def test_bad_syslog_settings(tmp_path: Path, argv: tuple[str, ...], message: str
 
 
 def test_both_logs_go_to_syslog_as_gunicorn_formats_them(
-    tmp_path: Path, syslog_server: socket.socket
+    tmp_path: Path, udp_receiver: socket.socket
 ) -> None:
-    host, port = syslog_server.getsockname()
+    host, port = udp_receiver.getsockname()
     configure_logging(_settings(tmp_path, "--log-syslog", "--log-syslog-to", f"udp://{host}:{port}",
                                 "--log-syslog-facility", "local0"))
     assert access_enabled()  # as in gunicorn: syslog takes the access log too
     logging.getLogger("unitcorn.error").error("worker exited pid=12 code=3")
-    entry = syslog_server.recv(1000).decode()
+    entry = udp_receiver.recv(1000).decode()
     # local0 (16) * 8 + error (3) = 131; the program name is gunicorn.PROC_NAME.error
     assert entry == f"<131>gunicorn.shop.wsgi.app.error: [{os.getpid()}] worker exited pid=12 code=3\x00"
     logging.getLogger("unitcorn.access").info('127.0.0.1 - - "GET / HTTP/1.1" 200')
-    assert syslog_server.recv(1000).decode().startswith("<134>gunicorn.shop.wsgi.app.access: [")
+    assert udp_receiver.recv(1000).decode().startswith("<134>gunicorn.shop.wsgi.app.access: [")
 
 
-def test_the_prefix_and_keeping_the_access_log_out(tmp_path: Path, syslog_server: socket.socket) -> None:
-    host, port = syslog_server.getsockname()
+def test_the_prefix_and_keeping_the_access_log_out(tmp_path: Path, udp_receiver: socket.socket) -> None:
+    host, port = udp_receiver.getsockname()
     configure_logging(_settings(tmp_path, "--log-syslog", "--log-syslog-to", f"udp://{host}:{port}",
                                 "--log-syslog-prefix", "shop", "--disable-redirect-access-to-syslog"))
     assert not access_enabled()
     logging.getLogger("unitcorn.error").warning("careful")
-    assert syslog_server.recv(1000).decode() == f"<12>gunicorn.shop.error: [{os.getpid()}] careful\x00"
+    assert udp_receiver.recv(1000).decode() == f"<12>gunicorn.shop.error: [{os.getpid()}] careful\x00"
     assert "careful" in (tmp_path / "error.log").read_text()  # the error log file still gets it
 
 
