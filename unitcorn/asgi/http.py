@@ -57,8 +57,14 @@ class ServerState:
     websocket_close_delay: float  # a retiring worker closes WebSockets (1012) after this
     on_connection_closed: Callable[[], None] = lambda: None  # the worker may accept again
     connections: set[HTTPConnection] = field(default_factory=set)
+    connecting: int = 0  # accepted by the worker, not yet handed to asyncio: not in connections
     is_retiring: bool = False
     all_closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def connection_gone(self) -> None:
+        """A connection closed, or never got made: a retiring worker may be done."""
+        if self.is_retiring and not self.connections and not self.connecting:
+            self.all_closed.set()
 
 
 class HTTPConnection(asyncio.Protocol):
@@ -101,10 +107,9 @@ class HTTPConnection(asyncio.Protocol):
         self._client = _address(peer)
         self.on_request, self.on_response = self._state.callbacks_for(peer)
         self._server = _address(transport.get_extra_info("sockname"))
+        self._set_timer(self._options.head_timeout, self._time_out)
         if self._state.is_retiring:
-            self._set_timer(_SILENT_CLIENT_GRACE, self._close)
-        else:
-            self._set_timer(self._options.head_timeout, self._time_out)
+            self.retire()
 
     def data_received(self, data: bytes) -> None:
         if self._websocket is not None:
@@ -146,8 +151,7 @@ class HTTPConnection(asyncio.Protocol):
         state = self._state
         state.connections.discard(self)
         state.on_connection_closed()
-        if state.is_retiring and not state.connections:
-            state.all_closed.set()
+        state.connection_gone()
 
     def pause_writing(self) -> None:
         self._can_write.clear()

@@ -52,7 +52,6 @@ class AsgiWorker(Worker):
             websocket_close_delay=max(0.0, self.cfg.graceful_timeout - 1.0),
             on_connection_closed=self._maybe_resume_accepting,
         )
-        self._connecting = 0  # accepted, not yet handed to asyncio
         self._is_accepting = False
         self._retired = loop.create_future()
         loop.add_reader(self.signals.fileno() if self.signals else -1, self.handle_signals)
@@ -65,8 +64,9 @@ class AsgiWorker(Worker):
         self._stop_accepting()
         for connection in list(state.connections):
             connection.retire()
-        if state.connections:
-            await state.all_closed.wait()
+        # Clients accepted but not yet handed to asyncio retire as they arrive (connection_made).
+        state.connection_gone()
+        await state.all_closed.wait()
         await self._lifespan.shutdown()
 
     # -- accepting -------------------------------------------------------------------------
@@ -89,7 +89,7 @@ class AsgiWorker(Worker):
     def _accept(self, listener: socket.socket) -> None:
         """A few clients, not asyncio's own server: that accepts its whole backlog at once, and
         one worker would hold every connection."""
-        room = self.cfg.worker_connections - len(self._state.connections) - self._connecting
+        room = self.cfg.worker_connections - len(self._state.connections) - self._state.connecting
         if room <= 0:
             self._stop_accepting()  # worker_connections: the next close brings us back
             return
@@ -100,7 +100,7 @@ class AsgiWorker(Worker):
             self._loop.call_later(ACCEPT_PAUSE, self._start_accepting)
         for sock, _address in accepted:
             sock.setblocking(False)
-            self._connecting += 1
+            self._state.connecting += 1
             self._loop.create_task(self._connect(sock))
 
     async def _connect(self, sock: socket.socket) -> None:
@@ -109,7 +109,8 @@ class AsgiWorker(Worker):
         except OSError:
             sock.close()  # gone before we got to it
         finally:
-            self._connecting -= 1
+            self._state.connecting -= 1
+            self._state.connection_gone()
 
     def _maybe_resume_accepting(self) -> None:
         if not self._state.is_retiring:
