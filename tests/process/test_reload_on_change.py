@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def _bytecode_as_on_a_users_machine(monkeypatch) -> None:
+    """The server writes .pyc files as it would for a user (a test runner may have said not to)."""
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
 
 APP = '''
 def app(environ, start_response):
@@ -17,10 +24,15 @@ def app(environ, start_response):
 '''
 
 
+_SAVES = itertools.count(1)
+_SECOND = 1_700_000_000 * 1_000_000_000
+
+
 def _write(path: Path, text: str) -> None:
+    """Save as a fast editor does: every save within one whole second, a millisecond apart —
+    the case where a cached .pyc (which records whole seconds) would look current."""
     path.write_text(text)
-    # A second edit within the same clock tick must still look different: move mtime on.
-    stamp = path.stat().st_mtime_ns + 1_000_000_000
+    stamp = _SECOND + next(_SAVES) * 1_000_000
     os.utime(path, ns=(stamp, stamp))
 
 

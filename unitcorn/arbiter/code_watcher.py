@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -75,6 +76,10 @@ class CodeWatcher(Lifecycle):
     """A master plug-in: scan on its deadline, and reload when something changed."""
 
     def __init__(self, settings: Any) -> None:
+        # A .pyc is trusted when the source's size and whole-second mtime match: a file saved
+        # twice within a second at the same size would be served stale. Workers are forked, so
+        # this reaches them, and preloading masters too.
+        sys.dont_write_bytecode = True
         self._roots = watched_roots(settings)
         self._extra = [str(path) for path in settings.reload_extra_files]
         self._files = self._scan()
