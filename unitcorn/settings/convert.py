@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from unitcorn.binds import Bind, parse_bind
 from unitcorn.statsd import parse_address as parse_statsd_address
@@ -112,7 +113,7 @@ def to_syslog_facility(value: object) -> str:
     return name
 
 
-def to_dict(value: object) -> dict:
+def to_dict(value: object) -> dict[str, Any]:
     """A dictionary (logconfig_dict): None and {} both mean "not set"."""
     if value is None:
         return {}

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING
 
 from unitcorn.settings.catalog import SETTINGS_BY_NAME
+from unitcorn.settings.fields import SettingFields
 
 
-class Settings:
+class Settings(SettingFields):
     """Read-only: ``s.workers``, ``s.bind`` (list[Bind]), ``s.on_starting`` (callable) …
 
     A reload builds a new Settings with load_settings(); nothing changes one in place, so a
-    failed reload leaves the old one intact.
+    failed reload leaves the old one intact. Each setting's type is declared in fields.py.
     """
+
+    _values: dict[str, object]
+    _origins: dict[str, str]
+    config_source: str | None
+    ignored: list[tuple[str, str]]
+    warnings: list[str]
+    show_help: bool
+    show_version: bool
 
     def __init__(
         self,
@@ -40,14 +49,18 @@ class Settings:
         set_(self, "show_help", show_help)  # -h: the CLI prints help; only defaults are loaded
         set_(self, "show_version", show_version)  # -v: likewise, the version
 
-    def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails, i.e. for setting names.
-        if not name.startswith("_"):
-            try:
-                return self._values[name]
-            except KeyError:
-                pass
-        raise AttributeError(f"no setting named {name!r}")
+    if not TYPE_CHECKING:
+        # Hidden from mypy, which would otherwise accept any name, a misspelt one too, as a
+        # setting; it reads the names and types from SettingFields instead.
+
+        def __getattr__(self, name: str) -> object:
+            # Only called when normal lookup fails, i.e. for setting names.
+            if not name.startswith("_"):
+                try:
+                    return self._values[name]
+                except KeyError:
+                    pass
+            raise AttributeError(f"no setting named {name!r}")
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Settings are read-only; call load_settings() for new ones")
@@ -58,20 +71,17 @@ class Settings:
     @property
     def app_uri(self) -> str | None:
         """MODULE:CALLABLE from the command line, else the config file's wsgi_app."""
-        value = self._values["wsgi_app"]
-        return value if isinstance(value, str) else None
+        return self.wsgi_app
 
     @property
     def effective_worker_class(self) -> str:
         # gunicorn quietly upgrades sync to gthread when threads > 1; so do we.
-        worker_class = cast(str, self._values["worker_class"])
-        threads = cast(int, self._values["threads"])
-        return "gthread" if worker_class == "sync" and threads > 1 else worker_class
+        return "gthread" if self.worker_class == "sync" and self.threads > 1 else self.worker_class
 
     @property
     def env(self) -> dict[str, str]:
         """raw_env (--env KEY=VALUE) as a mapping; a later KEY wins."""
-        pairs = (pair.partition("=") for pair in cast(list[str], self._values["raw_env"]))
+        pairs = (pair.partition("=") for pair in self.raw_env)
         return {key: value for key, _, value in pairs}
 
     def origin(self, name: str) -> str:
