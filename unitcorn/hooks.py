@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-log = logging.getLogger("unitcorn.error")
+from unitcorn.lognames import ERROR_LOGGER
+from unitcorn.settings.values import Settings
+
+log = logging.getLogger(ERROR_LOGGER)
 
 
-def call_hook(settings: Any, name: str, *args: Any) -> bool:
+def call_hook(settings: Settings, name: str, *args: Any) -> bool:
     """Run hook `name` from `settings`; log and swallow what it raises. Returns False if it raised.
 
     A hook is operator code running inside the master: a bug in it must never take the whole

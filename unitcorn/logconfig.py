@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unitcorn.settings.errors import ConfigError
+from unitcorn.settings.values import Settings
 
 # gunicorn's glogging.CONFIG_DEFAULTS: a dict (or JSON) config is laid over these, key by key.
 CONFIG_DEFAULTS: dict[str, Any] = {
@@ -80,7 +81,7 @@ class LogConfig:
         return ConfigError(self.setting, self.value, self.source, message)
 
 
-def read_log_config(settings: Any) -> LogConfig | None:
+def read_log_config(settings: Settings) -> LogConfig | None:
     """The configuration to apply, gunicorn's precedence: logconfig_dict, then _json, then the ini.
 
     Raises ConfigError for a file that is missing or unreadable: nothing is changed yet.
@@ -110,7 +111,7 @@ def read_log_config(settings: Any) -> LogConfig | None:
     return plan
 
 
-def _plan(settings: Any, name: str, value: object) -> LogConfig:
+def _plan(settings: Settings, name: str, value: object) -> LogConfig:
     return LogConfig(setting=name, source=settings.origin(name), value=value)
 
 

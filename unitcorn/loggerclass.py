@@ -15,6 +15,8 @@ import importlib
 import os
 from typing import Any
 
+from unitcorn.settings.values import Settings
+
 # Names that select unitcorn's own logging: gunicorn's default and its aliases for it, and
 # its statsd logger (--statsd-host turns unitcorn's statsd on by itself).
 BUILT_IN = frozenset({
@@ -30,7 +32,7 @@ class GunicornConfigView:
     """The settings as a gunicorn Logger reads them: there `proc_name` is never None, and
     `user`/`group` are numbers (the process's own when not set), which it chowns log files to."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
     def __getattr__(self, name: str) -> Any:
@@ -43,18 +45,18 @@ class GunicornConfigView:
     @property
     def user(self) -> int:
         user = self._settings.user
-        return os.geteuid() if user is None else int(user)
+        return os.geteuid() if user is None else user
 
     @property
     def group(self) -> int:
         group = self._settings.group
-        return os.getegid() if group is None else int(group)
+        return os.getegid() if group is None else group
 
     uid = user
     gid = group
 
 
-def build_logger(settings: Any) -> Any | None:
+def build_logger(settings: Settings) -> Any | None:
     """An instance of the configured logger class, or None for unitcorn's built-in logging."""
     path = settings.logger_class
     if not path or path in BUILT_IN:

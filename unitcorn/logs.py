@@ -15,17 +15,18 @@ from typing import Any, TextIO
 
 from unitcorn.logconfig import ForwardHandler, LogConfig, read_log_config
 from unitcorn.loggerclass import BUILT_IN, LoggerClassError, build_logger
+from unitcorn.lognames import (
+    ACCESS_LOGGER,
+    ERROR_LOGGER,
+    GUNICORN_ACCESS_LOGGER,
+    GUNICORN_ERROR_LOGGER,
+    SERVER_LOGGERS,
+)
 from unitcorn.settings.errors import ConfigError
+from unitcorn.settings.values import Settings
 from unitcorn.statsd import StatsdLogHandler
 from unitcorn.statsd import client_for as statsd_client_for
 from unitcorn.syslog import syslog_handler
-
-ERROR_LOGGER = "unitcorn.error"
-ACCESS_LOGGER = "unitcorn.access"
-# gunicorn's names for the same two logs: configs and apps written for gunicorn use them.
-GUNICORN_ERROR_LOGGER = "gunicorn.error"
-GUNICORN_ACCESS_LOGGER = "gunicorn.access"
-SERVER_LOGGERS = (ERROR_LOGGER, ACCESS_LOGGER, GUNICORN_ERROR_LOGGER, GUNICORN_ACCESS_LOGGER)
 
 LINE_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
@@ -203,7 +204,7 @@ def _journal_handler() -> logging.Handler | None:
     return handler
 
 
-def configure_logging(settings: Any) -> None:
+def configure_logging(settings: Settings) -> None:
     """(Re)build both loggers from settings; called at start and again after a reload.
 
     With an operator logging config (--log-config, logconfig_dict, --log-config-json) it is
@@ -223,7 +224,7 @@ def configure_logging(settings: Any) -> None:
         raise
 
 
-def _install(settings: Any, plan: LogConfig | None, with_operator_config: bool) -> None:
+def _install(settings: Settings, plan: LogConfig | None, with_operator_config: bool) -> None:
     global _custom_logger
     _custom_logger = None
     if with_operator_config and settings.logger_class not in BUILT_IN:
@@ -280,7 +281,7 @@ def _set(logger: logging.Logger, level: int, handlers: list[logging.Handler]) ->
         logger.addHandler(handler)
 
 
-def _error_handler(settings: Any) -> list[logging.Handler]:
+def _error_handler(settings: Settings) -> list[logging.Handler]:
     handler = _journal_handler() if settings.errorlog == "-" else None
     if handler is None:
         handler = _handler_for(settings.errorlog, sys.stderr)
@@ -288,7 +289,7 @@ def _error_handler(settings: Any) -> list[logging.Handler]:
     return [handler, *_syslog_handlers(settings, "error")]
 
 
-def _access_handler(settings: Any) -> list[logging.Handler]:
+def _access_handler(settings: Settings) -> list[logging.Handler]:
     handlers = []
     if settings.accesslog:
         handler = _journal_handler() if settings.accesslog == "-" else None
@@ -301,7 +302,7 @@ def _access_handler(settings: Any) -> list[logging.Handler]:
     return handlers
 
 
-def _syslog_handlers(settings: Any, role: str) -> list[logging.Handler]:
+def _syslog_handlers(settings: Settings, role: str) -> list[logging.Handler]:
     """--log-syslog: both logs also go to syslog (the access log unless told not to)."""
     if not settings.syslog:
         return []

@@ -11,11 +11,12 @@ import socket
 import stat
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from unitcorn.binds import Bind
+from unitcorn.lognames import ERROR_LOGGER
+from unitcorn.settings.values import Settings
 
-log = logging.getLogger("unitcorn.error")
+log = logging.getLogger(ERROR_LOGGER)
 
 # A re-exec'd master learns its inherited (non-systemd) listeners from this variable.
 INHERITED_FDS_VAR = "UNITCORN_FD"
@@ -245,6 +246,6 @@ def inherited_from_systemd(environ: MutableMapping[str, str]) -> list[Listener]:
     ]
 
 
-def explicit_umask(settings: Any) -> int | None:
+def explicit_umask(settings: Settings) -> int | None:
     """The --umask the operator set, or None to keep the process's own (a unit's UMask=)."""
-    return None if settings.origin("umask") == "default" else int(settings.umask)
+    return None if settings.origin("umask") == "default" else settings.umask

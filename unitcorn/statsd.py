@@ -19,7 +19,12 @@ import os
 import re
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+from unitcorn.lognames import ERROR_LOGGER
+
+if TYPE_CHECKING:  # settings/convert.py imports this module: at run time that would be a circle
+    from unitcorn.settings.values import Settings
 
 DEFAULT_PORT = 8125
 
@@ -27,7 +32,7 @@ DEFAULT_PORT = 8125
 # logged at most this often.
 _FAILURE_REPORT_INTERVAL = 60.0
 
-log = logging.getLogger("unitcorn.error")
+log = logging.getLogger(ERROR_LOGGER)
 
 
 def parse_address(text: str) -> tuple[str, int] | str:
@@ -143,9 +148,9 @@ class StatsdClient:
             self.sock = None
 
 
-def client_for(settings: Any) -> StatsdClient | None:
+def client_for(settings: Settings) -> StatsdClient | None:
     """The client the settings ask for, or None without --statsd-host."""
-    address = getattr(settings, "statsd_host", None)
+    address = settings.statsd_host
     if address is None:
         return None
     return StatsdClient(address, settings.statsd_prefix, settings.dogstatsd_tags)

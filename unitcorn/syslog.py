@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # settings/convert.py imports this module: at run time that would be a circle
+    from unitcorn.settings.values import Settings
 
 # gunicorn's glogging.SYSLOG_FACILITIES.
 FACILITIES = {
@@ -51,7 +54,7 @@ def _host_port(text: str) -> tuple[str, int]:
     return (host.lower() or "localhost", int(port_text))
 
 
-def syslog_handler(settings: Any, role: str,
+def syslog_handler(settings: Settings, role: str,
                    handler_class: type[logging.handlers.SysLogHandler] = logging.handlers.SysLogHandler,
                    ) -> logging.Handler:
     """A SysLogHandler for the `role` log ("error" or "access"), formatted like gunicorn's:
@@ -64,7 +67,7 @@ def syslog_handler(settings: Any, role: str,
     prefix = prefix.replace(":", ".").replace("%", "%%")  # the prefix goes into a format string
     kind, address = parse_address(settings.syslog_addr)
     handler = handler_class(
-        address=address, facility=FACILITIES[settings.syslog_facility], socktype=kind  # type: ignore[arg-type]
+        address=address, facility=FACILITIES[settings.syslog_facility], socktype=kind
     )
     handler.setFormatter(logging.Formatter(f"gunicorn.{prefix}.{role}: [%(process)d] %(message)s"))
     return handler

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from unitcorn.accesslog import DEFAULT_ACCESS_LOG_FORMAT
 from unitcorn.settings import convert as c
 from unitcorn.settings.callables import no_op, to_hook
 from unitcorn.settings.setting import IgnoredSetting, Setting
-
-DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
 
 def _hook(name: str, params: tuple[str, ...], help: str) -> Setting:
