@@ -9,6 +9,7 @@ the spec's %check) nothing is built: a build must not start builds.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -94,6 +95,51 @@ def test_the_ci_standin_macros_say_they_are_not_fedoras():
 # --------------------------------------------------------------------------------- payloads
 
 
+# ------------------------------------------------------------------------- dependencies
+
+
+def imported_modules() -> set[str]:
+    """The top-level names unitcorn imports, by statement or importlib.import_module("...")."""
+    names: set[str] = set()
+    for path in (REPO / "unitcorn").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.partition(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.partition(".")[0])
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr == "import_module" and node.args
+                  and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                names.add(node.args[0].value.partition(".")[0])
+    return names
+
+
+def declared_runtime_modules() -> dict[str, str]:
+    """{module: where declared} for each run-time Python dependency of the wheel, .deb and .rpm."""
+    with open(REPO / "pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+    declared = {re.split(r"[<>=!~; \[]", name)[0].lower(): "pyproject.toml"
+                for name in project["dependencies"]}
+    control = (DEBIAN / "control").read_text().split("\nPackage:", 1)[1]
+    depends = re.search(r"^Depends:(.*?)^\S", control, re.MULTILINE | re.DOTALL)
+    assert depends, control
+    for name in re.findall(r"python3-([a-z0-9-]+)", depends.group(1)):
+        declared[name] = "debian/control"
+    for name in re.findall(r"^Requires:\s*python3-([a-z0-9-]+)", SPEC.read_text(), re.MULTILINE):
+        declared[name] = "unitcorn.spec"
+    return declared
+
+
+@needs_packaging
+def test_every_runtime_dependency_is_imported():
+    # sdnotify was one that was not: unitcorn speaks sd_notify itself (docs/systemd.md).
+    imported = imported_modules()
+    unused = {f"{name} ({where})" for name, where in declared_runtime_modules().items()
+              if name not in imported}
+    assert unused == set()
+    assert {"setproctitle", "systemd"} <= declared_runtime_modules().keys()
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if os.environ.get("UNITCORN_PACKAGE_BUILD") == "1":
@@ -154,5 +200,7 @@ def test_deb_payload_has_script_package_units_config_and_man_page(dist):
     } <= paths
     depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True,
                                text=True, timeout=60, check=True).stdout
-    for dependency in ("python3-setproctitle", "python3-sdnotify", "python3-systemd"):
+    for dependency in ("python3-setproctitle", "python3-systemd"):
         assert dependency in depends
+    # unitcorn speaks sd_notify itself (docs/systemd.md, "Dependencies").
+    assert "sdnotify" not in depends
