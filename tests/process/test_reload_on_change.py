@@ -11,6 +11,14 @@ import pytest
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.fixture(params=["poll", "inotify"])
+def engine(request) -> str:
+    """Each test runs with polling and with kernel events (the `reload` extra: watchfiles)."""
+    if request.param == "inotify":
+        pytest.importorskip("watchfiles")
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _bytecode_as_on_a_users_machine(monkeypatch) -> None:
     """The server writes .pyc files as it would for a user (a test runner may have said not to)."""
@@ -36,11 +44,12 @@ def _write(path: Path, text: str) -> None:
     os.utime(path, ns=(stamp, stamp))
 
 
-def test_saving_the_app_reloads_it(start_server, tmp_path: Path) -> None:
+def test_saving_the_app_reloads_it(start_server, tmp_path: Path, engine: str) -> None:
     code = tmp_path / "site"
     code.mkdir()
     _write(code / "editme.py", APP.format(version="v1"))
-    server = start_server("editme:app", "--reload", "--pythonpath", str(code))
+    server = start_server("editme:app", "--reload", "--reload-engine", engine,
+                          "--pythonpath", str(code))
     assert server.get("/") == (200, "v1")
     _write(code / "editme.py", APP.format(version="v2"))
     server.wait_for_log(r"reload: source changed path=.*editme\.py")
@@ -48,24 +57,53 @@ def test_saving_the_app_reloads_it(start_server, tmp_path: Path) -> None:
     assert server.get("/") == (200, "v2")
 
 
-def test_a_broken_save_fails_the_reload_and_the_old_code_serves(start_server, tmp_path: Path) -> None:
+def test_a_broken_save_fails_the_reload_and_the_old_code_serves(
+    start_server, tmp_path: Path, engine: str,
+) -> None:
     code = tmp_path / "site"
     code.mkdir()
     _write(code / "editme.py", APP.format(version="v1"))
-    server = start_server("editme:app", "--reload", "--pythonpath", str(code))
+    server = start_server("editme:app", "--reload", "--reload-engine", engine,
+                          "--pythonpath", str(code))
     _write(code / "editme.py", "def app(:\n")
     server.wait_for_log(r"reload failed, old generation keeps serving")
     assert server.get("/") == (200, "v1")
 
 
-def test_an_extra_file_reloads_too(start_server, tmp_path: Path) -> None:
+def test_an_extra_file_reloads_too(start_server, tmp_path: Path, engine: str) -> None:
     code = tmp_path / "site"
     code.mkdir()
     _write(code / "editme.py", APP.format(version="v1"))
     template = tmp_path / "page.html"
     _write(template, "<p>one</p>")
-    server = start_server("editme:app", "--reload", "--pythonpath", str(code),
+    server = start_server("editme:app", "--reload", "--reload-engine", engine,
+                          "--pythonpath", str(code),
                           "--reload-extra-file", str(template))
     _write(template, "<p>two</p>")
     server.wait_for_log(r"reload: source changed path=.*page\.html")
     server.wait_for_log(r"reload complete generation=2")
+
+
+def test_events_keep_coming_after_a_reload_and_see_new_packages(start_server, tmp_path: Path) -> None:
+    pytest.importorskip("watchfiles")
+    code = tmp_path / "site"
+    code.mkdir()
+    _write(code / "editme.py", APP.format(version="v1"))
+    server = start_server("editme:app", "--reload", "--reload-engine", "inotify",
+                          "--pythonpath", str(code))
+    server.wait_for_log(r"reload: watching \d+ directories under .* engine=inotify")
+    _write(code / "editme.py", APP.format(version="v2"))
+    server.wait_for_log(r"reload complete generation=2")
+    assert server.get("/") == (200, "v2")
+    # A package made after start: its directory is a change, and from then on it is watched.
+    (code / "pkg").mkdir()
+    server.wait_for_log(r"reload complete generation=3")
+    _write(code / "pkg" / "__init__.py", "VERSION = 'v3'\n")
+    _write(code / "editme.py", APP.format(version="v3").replace('b"v3"', "pkg.VERSION.encode()")
+           .replace("def app", "import pkg\n\ndef app"))
+    server.wait_for_log(r"reload complete generation=4")
+    assert server.get("/") == (200, "v3")
+    _write(code / "pkg" / "__init__.py", "VERSION = 'v4'\n")
+    server.wait_for_log(r"reload: source changed path=.*pkg/__init__\.py")
+    server.wait_for_log(r"reload complete generation=5")
+    assert server.get("/") == (200, "v4")

@@ -57,8 +57,9 @@ class Settings:
 
     @property
     def app_uri(self) -> str | None:
-        """MODULE:CALLABLE from the command line, else the config file's wsgi_app."""
-        value = self._values["wsgi_app"]
+        """MODULE:CALLABLE from the command line, else the config file's wsgi_app; with --paste,
+        the ini (``/abs/site.ini#name``), which wins as in gunicorn."""
+        value = self._values["paste"] or self._values["wsgi_app"]
         return value if isinstance(value, str) else None
 
     @property
