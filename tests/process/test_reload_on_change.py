@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from harness import APPS, REPO
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -107,3 +110,25 @@ def test_events_keep_coming_after_a_reload_and_see_new_packages(start_server, tm
     server.wait_for_log(r"reload: source changed path=.*pkg/__init__\.py")
     server.wait_for_log(r"reload complete generation=5")
     assert server.get("/") == (200, "v4")
+
+
+def test_without_watchfiles_auto_polls_and_inotify_is_a_config_error(
+    start_server, tmp_path: Path,
+) -> None:
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    # As if not installed: a module set to None in sys.modules is one Python will not import.
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['watchfiles'] = None\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{hide}:{REPO}:{APPS}"}
+    for args in (["--check-config"], []):
+        result = subprocess.run(
+            [sys.executable, "-m", "unitcorn", *args, "--reload", "--reload-engine", "inotify",
+             "testapps:route"], capture_output=True, text=True, timeout=30, cwd=tmp_path, env=env,
+        )
+        assert (result.returncode, result.stderr) == (78, (
+            "unitcorn: configuration error: reload_engine = inotify (from command line): needs "
+            "watchfiles, which is not installed: pip install 'unitcorn[reload]'\n"
+        ))
+    server = start_server("testapps:route", "--reload",
+                          env={"PYTHONPATH": f"{hide}:{REPO}:{APPS}"})
+    server.wait_for_log(r"reload: watching \d+ files under .* engine=poll")
