@@ -9,8 +9,9 @@ the pipe when its selector says so, and when it stops or rescans it just tells t
 so the write is dropped; a failed watch is reported as an empty line, and the master falls back
 to polling.
 
-Why not a thread-free inotify binding: the maintained ones are small and young, and watchfiles is
-the library Python web servers already rely on; the thread is confined to this module.
+Why not inotify by ctypes, with no thread: that is a binding of our own to keep correct (event
+buffers, overflow, renames) where a well-kept one exists; watchfiles is the watcher Python web
+servers already rely on (uvicorn --reload), and its thread is confined to this module.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class FileEvents:
         self.directories = sorted(set(directories))
         self._is_wanted = is_wanted
         # Made here, not in the thread: the watches exist before the master serves, and a
-        # failure (a directory gone, the kernel's watch limit) is raised to the caller.
+        # failure (say, the kernel's watch limit) is raised to the caller, which then polls.
         self._notify = RustNotify(self.directories, False, False, 0, False, True)
         self.reader, self._writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._stop = threading.Event()
