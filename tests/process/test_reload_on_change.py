@@ -35,6 +35,13 @@ def app(environ, start_response):
 '''
 
 
+def _wait_for_generation(generation: int, server) -> None:
+    """The reload completed, and the generation before it is gone: until it has handled its
+    TERM, an old worker may still accept a connection and answer it with the old code."""
+    server.wait_for_log(rf"reload complete generation={generation}")
+    server.wait_for_log(rf"worker exited pid=\d+ code=\S+ reason=\S+ generation={generation - 1}")
+
+
 _SAVES = itertools.count(1)
 _SECOND = 1_700_000_000 * 1_000_000_000
 
@@ -56,7 +63,7 @@ def test_saving_the_app_reloads_it(start_server, tmp_path: Path, engine: str) ->
     assert server.get("/") == (200, "v1")
     _write(code / "editme.py", APP.format(version="v2"))
     server.wait_for_log(r"reload: source changed path=.*editme\.py")
-    server.wait_for_log(r"reload complete generation=2")
+    _wait_for_generation(2, server)
     assert server.get("/") == (200, "v2")
 
 
@@ -96,7 +103,7 @@ def test_events_keep_coming_after_a_reload_and_see_new_packages(start_server, tm
                           "--pythonpath", str(code))
     server.wait_for_log(r"reload: watching \d+ directories under .* engine=inotify")
     _write(code / "editme.py", APP.format(version="v2"))
-    server.wait_for_log(r"reload complete generation=2")
+    _wait_for_generation(2, server)
     assert server.get("/") == (200, "v2")
     # A package made after start: its directory is a change, and from then on it is watched.
     (code / "pkg").mkdir()
@@ -104,11 +111,11 @@ def test_events_keep_coming_after_a_reload_and_see_new_packages(start_server, tm
     _write(code / "pkg" / "__init__.py", "VERSION = 'v3'\n")
     _write(code / "editme.py", APP.format(version="v3").replace('b"v3"', "pkg.VERSION.encode()")
            .replace("def app", "import pkg\n\ndef app"))
-    server.wait_for_log(r"reload complete generation=4")
+    _wait_for_generation(4, server)
     assert server.get("/") == (200, "v3")
     _write(code / "pkg" / "__init__.py", "VERSION = 'v4'\n")
     server.wait_for_log(r"reload: source changed path=.*pkg/__init__\.py")
-    server.wait_for_log(r"reload complete generation=5")
+    _wait_for_generation(5, server)
     assert server.get("/") == (200, "v4")
 
 
