@@ -1,4 +1,4 @@
-"""Import the WSGI application named by ``MODULE:CALLABLE``."""
+"""Load the WSGI application: import ``MODULE:CALLABLE``, or build it from a PasteDeploy ini."""
 
 from __future__ import annotations
 
@@ -10,9 +10,26 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from unitcorn import pastedeploy
+
 
 class AppLoadError(Exception):
     """The application could not be imported or is not a WSGI callable (exit code 4)."""
+
+
+def load_configured_app(settings: Any) -> Callable[..., Any]:
+    """The application the settings name: --paste's ini if given, else MODULE:CALLABLE."""
+    if not settings.paste:
+        return load_app(settings.app_uri, settings.pythonpath, settings.chdir)
+    add_search_paths(settings.pythonpath, settings.chdir)  # the ini's `use = egg:`/`call:` code
+    try:
+        app = pastedeploy.load_paste_app(settings.paste, settings.raw_paste_global_conf)
+    except Exception as exc:
+        detail = "".join(traceback.format_exception(exc)).rstrip()
+        raise AppLoadError(f"paste {settings.paste!r}: cannot load the application:\n{detail}") from exc
+    if not callable(app):
+        raise AppLoadError(f"paste {settings.paste!r}: the ini made {type(app).__name__}, not a callable")
+    return app
 
 
 def load_app(
@@ -23,9 +40,7 @@ def load_app(
     The working directory comes first on ``sys.path``, as gunicorn does, so ``unitcorn app:app``
     finds ``./app.py`` without extra flags.
     """
-    for path in reversed(search_paths(pythonpath, chdir)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
+    add_search_paths(pythonpath, chdir)
     if not uri:
         raise AppLoadError("no application given: expected MODULE:CALLABLE")
     module_name, _, attribute = uri.partition(":")
@@ -42,6 +57,12 @@ def load_app(
     if not callable(app):
         raise AppLoadError(f"app {uri!r}: {attribute!r} is not callable")
     return app
+
+
+def add_search_paths(pythonpath: str | list[str] | None, chdir: str | None) -> None:
+    for path in reversed(search_paths(pythonpath, chdir)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
 
 
 def search_paths(pythonpath: str | list[str] | None, chdir: str | None) -> list[str]:

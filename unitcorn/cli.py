@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from unitcorn import __version__
-from unitcorn.app import AppLoadError, load_app
+from unitcorn.app import AppLoadError, load_configured_app
 from unitcorn.arbiter.decisions import APP_LOAD_ERROR
 from unitcorn.arbiter.reexec import OLD_MASTER_VAR, UPGRADE_CHANNEL_VAR
 from unitcorn.arbiter.reload import apply_environment
@@ -88,7 +88,7 @@ def serve(args: list[str]) -> int:
     if settings.check_config:
         for warning in settings.warnings:
             print(f"unitcorn: configuration warning: {warning}", file=sys.stderr)
-        load_app(settings.app_uri, settings.pythonpath, settings.chdir)
+        load_configured_app(settings)
         print(f"configuration OK (from {settings.config_source or 'defaults and flags'})")
         return 0
     apply_environment(environ_orig, settings)

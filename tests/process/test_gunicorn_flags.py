@@ -53,11 +53,12 @@ PLAUSIBLE = {
 NOT_FOR_A_START = {"daemon", "print_config", "check_config", "config", "bind", "pidfile",
                    # Implemented, with tests of their own (test_log_config.py,
                    # test_logger_class.py): they replace the logging this test reads.
-                   "logconfig", "logconfig_json", "logger_class"}
+                   "logconfig", "logconfig_json", "logger_class",
+                   # Implemented, in test_paste.py: it replaces the application.
+                   "paste"}
 # Refused unless at gunicorn's default; each gets its own test below.
 REFUSED = {
-    "certfile": "/etc/ssl/site.pem", "keyfile": "/etc/ssl/site.key", "paste": "site.ini",
-    "protocol": "uwsgi",
+    "certfile": "/etc/ssl/site.pem", "keyfile": "/etc/ssl/site.key", "protocol": "uwsgi",
 }
 def _gunicorn_command_line() -> tuple[list[str], set[str]]:
     """Every gunicorn flag (its first spelling) with a plausible value; the names given."""

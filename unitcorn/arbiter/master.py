@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from unitcorn import __version__
-from unitcorn.app import load_app
+from unitcorn.app import load_configured_app
 from unitcorn.arbiter import decisions
 from unitcorn.arbiter.code_watcher import CodeWatcher
 from unitcorn.arbiter.control import ControlServer
@@ -165,7 +165,7 @@ class Master:
             self.log.info("Listening at: %s (%d)", listener, listener.fileno())
         self.log.info("Using worker: %s", self.settings.effective_worker_class)
         if self.settings.preload_app:
-            self.app = load_app(self.settings.app_uri, self.settings.pythonpath, self.settings.chdir)
+            self.app = load_configured_app(self.settings)
         self.update_pidfile(is_starting=True)
         self.set_title()
         # Opened once nothing above can fail: a server that never started leaves no socket.

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from unitcorn.app import AppLoadError, load_app, purge_app_modules
+from unitcorn.app import AppLoadError, load_configured_app, purge_app_modules
 from unitcorn.hooks import call_hook
 from unitcorn.logs import configure_logging, set_log_context
 from unitcorn.settings import ConfigError, UsageError, load_settings
@@ -63,7 +63,7 @@ class Reloader:
         if settings.preload_app:
             try:
                 purge_app_modules(settings.pythonpath, settings.chdir)
-                app = load_app(settings.app_uri, settings.pythonpath, settings.chdir)
+                app = load_configured_app(settings)
             except AppLoadError as exc:
                 self.apply_environment(self.master.settings)
                 self.fail(f"application: {exc}")

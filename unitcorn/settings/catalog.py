@@ -188,6 +188,22 @@ SETTINGS: tuple[Setting, ...] = (
         help="Change to this directory before loading the application.",
     ),
     Setting(
+        name="paste", section="Server Mechanics", default=None, convert=c.to_paste_target,
+        flags=("--paste", "--paster"), metavar="STRING", relative_to_cwd=True,
+        help="Load the application from a PasteDeploy ini file instead of MODULE:CALLABLE: "
+        "`site.ini`, `config:site.ini` or `site.ini#name` for an [app:name] or [pipeline:name] "
+        "section other than main. As in gunicorn, the ini's logging sections configure logging "
+        "when it has a [loggers] section and logconfig is not set; its [server:…] sections are "
+        "not read. Needs PasteDeploy: pip install 'unitcorn[paste]'.",
+    ),
+    Setting(
+        name="raw_paste_global_conf", section="Server Mechanics", default=[],
+        convert=c.to_paste_global_conf, flags=("--paste-global",), action="append",
+        metavar="CONF",
+        help="A PasteDeploy global config variable for --paste, KEY=VALUE (write a `=` in the "
+        "key as `\\=`). Repeatable.",
+    ),
+    Setting(
         name="daemon", section="Server Mechanics", default=False, convert=c.to_bool,
         flags=("-D", "--daemon"), action="store_true",
         help="Detach from the terminal and run in the background.",
@@ -423,15 +439,18 @@ SETTINGS: tuple[Setting, ...] = (
         name="reload", section="Debugging", default=False, convert=c.to_bool,
         flags=("--reload",), action="store_true",
         help="Start a new generation of workers (as HUP does) when a source file of the app "
-        "changes: every *.py under pythonpath, chdir or else the working directory, polled once "
-        "a second. No .pyc files are written meanwhile, so two saves within one second are never "
-        "served from a stale cache. For development.",
+        "changes: every *.py under pythonpath, chdir or else the working directory, the "
+        "--paste ini, and reload_extra_files; seen as reload_engine says. No .pyc files are "
+        "written meanwhile, so two saves within one second are never served from a stale "
+        "cache. For development.",
     ),
     Setting(
         name="reload_engine", section="Debugging", default="auto", convert=c.to_reload_engine,
         flags=("--reload-engine",), metavar="STRING",
-        help="auto, poll or inotify, as in gunicorn; unitcorn always polls (no dependency, "
-        "and it sees every editor's way of saving).",
+        help="How --reload sees a change: inotify (kernel events through watchfiles: pip "
+        "install 'unitcorn[reload]'), poll (a scan once a second, no dependency), or auto "
+        "(inotify when watchfiles is installed, else poll). If events fail (say, the kernel's "
+        "watch limit), it polls.",
     ),
     Setting(
         name="reload_extra_files", section="Debugging", default=[], convert=c.to_file_list,
@@ -525,10 +544,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
         why="it applies only to protocol = uwsgi, which unitcorn refuses",
     ),
     IgnoredSetting(
-        "raw_paste_global_conf", ("--paste-global",), "append", "CONF", default=[],
-        why="it applies only to paste, which unitcorn refuses",
-    ),
-    IgnoredSetting(
         "http_protocols", ("--http-protocols",), metavar="STRING", default="h1", why=_HTTP2,
     ),
     IgnoredSetting(
@@ -595,10 +610,6 @@ REFUSED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting(
         "keyfile", ("--keyfile",), metavar="FILE",
         why="unitcorn does not terminate TLS; put a TLS proxy in front of it",
-    ),
-    IgnoredSetting(
-        "paste", ("--paste", "--paster"), metavar="STRING",
-        why="unitcorn does not load PasteDeploy applications; give MODULE:CALLABLE",
     ),
     IgnoredSetting(
         "protocol", ("--protocol",), metavar="STRING", default="http",

@@ -9,6 +9,7 @@ setting name or the value.
 from __future__ import annotations
 
 import grp
+import importlib.util
 import ipaddress
 import os
 import pwd
@@ -16,6 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from unitcorn import pastedeploy
 from unitcorn.binds import Bind, parse_bind
 from unitcorn.statsd import parse_address as parse_statsd_address
 from unitcorn.syslog import FACILITIES as SYSLOG_FACILITIES
@@ -383,7 +385,32 @@ def to_reload_engine(value: object) -> str:
     engine = to_text(value).strip().lower()
     if engine not in RELOAD_ENGINES:
         raise ValueError(f"must be one of {', '.join(RELOAD_ENGINES)}")
+    if engine == "inotify" and importlib.util.find_spec("watchfiles") is None:
+        raise ValueError("needs watchfiles, which is not installed: pip install 'unitcorn[reload]'")
     return engine
+
+
+def to_paste_target(value: object) -> str | None:
+    """--paste: an ini file that can be read now, as ``/abs/site.ini#name`` (see pastedeploy)."""
+    if value is None:
+        return None
+    target = pastedeploy.normalise_target(to_text(value))
+    path, _ = pastedeploy.split_target(target)
+    if not os.path.isfile(path):
+        raise ValueError("no such file")
+    if not os.access(path, os.R_OK):
+        raise ValueError("not readable")
+    if not pastedeploy.is_installed():
+        raise ValueError(pastedeploy.INSTALL_HINT)
+    return target
+
+
+def to_paste_global_conf(value: object) -> list[str]:
+    pairs = _to_text_list(value, "a KEY=VALUE string")
+    for pair in pairs:
+        if pastedeploy.split_global_conf(pair) is None:
+            raise ValueError(f"{pair!r} is not KEY=VALUE")
+    return pairs
 
 
 def to_directory(value: object) -> str:

@@ -45,6 +45,8 @@ class SettingFields:
     limit_request_field_size: int
     preload_app: bool
     chdir: str
+    paste: str | None
+    raw_paste_global_conf: list[str]
     daemon: bool
     raw_env: list[str]
     pidfile: str | None

@@ -9,6 +9,7 @@ import shlex
 import types
 from collections.abc import Callable, Mapping, Sequence
 
+from unitcorn.pastedeploy import has_logging_config, split_target
 from unitcorn.settings.catalog import (
     IGNORED_BY_NAME,
     REFUSED_BY_NAME,
@@ -64,12 +65,24 @@ def load_settings(
     config_source = _apply_config_file(layers, command_line, cmd_args, cmd_args_source, cwd)
     layers.apply(cmd_args_source, cmd_args.values)
     layers.apply(COMMAND_LINE, command_line.values)
+    _apply_paste_logging(layers)
 
     settings = layers.settings(config_source=config_source)
     check_paths(settings)
     if settings.app_uri is None and not settings.print_config:
         raise UsageError("no application module specified (give MODULE:CALLABLE)")
     return settings
+
+
+def _apply_paste_logging(layers: _Layers) -> None:
+    """gunicorn's --paste: an ini with a [loggers] section is also the logging config, unless
+    one was given (gunicorn sets logconfig before reading the config file and flags)."""
+    target = layers.values.get("paste")
+    if not isinstance(target, str) or layers.origins.get("logconfig") != DEFAULT:
+        return
+    path, _ = split_target(target)
+    if has_logging_config(path):
+        layers.apply_one("logconfig", path, f"paste ({layers.origins['paste']})")
 
 
 def _cmd_args_from_env(environ: Mapping[str, str]) -> tuple[str, CommandLine]:

@@ -70,8 +70,9 @@ class Settings(SettingFields):
 
     @property
     def app_uri(self) -> str | None:
-        """MODULE:CALLABLE from the command line, else the config file's wsgi_app."""
-        return self.wsgi_app
+        """MODULE:CALLABLE from the command line, else the config file's wsgi_app; with --paste,
+        the ini (``/abs/site.ini#name``), which wins as in gunicorn."""
+        return self.paste or self.wsgi_app
 
     @property
     def effective_worker_class(self) -> str:

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from unitcorn.accesslog import format_access
-from unitcorn.app import AppLoadError, load_app
+from unitcorn.app import AppLoadError, load_configured_app
 from unitcorn.arbiter.decisions import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 from unitcorn.arbiter.heartbeat import HeartbeatPen
 from unitcorn.arbiter.signals import SignalQueue
@@ -143,7 +143,7 @@ class Worker:
         self._install_signals()
         self._drop_privileges()
         if self.wsgi is None:
-            self.wsgi = load_app(self.cfg.app_uri, self.cfg.pythonpath, self.cfg.chdir)
+            self.wsgi = load_configured_app(self.cfg)
         if self.cfg.max_requests > 0:
             self.max_requests = self.cfg.max_requests + random.randint(0, self.cfg.max_requests_jitter)
         self.options = wsgi_options(self.cfg)

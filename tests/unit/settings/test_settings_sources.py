@@ -275,7 +275,6 @@ def test_gunicorn_only_keys_are_ignored_and_recorded(load, write) -> None:
     [
         ("certfile", "'/etc/ssl/site.pem'", "does not terminate TLS"),
         ("keyfile", "'/etc/ssl/site.key'", "does not terminate TLS"),
-        ("paste", "'site.ini'", "PasteDeploy"),
     ],
 )
 def test_refused_gunicorn_keys(load, write, key: str, value: str, reason: str) -> None:

@@ -81,8 +81,6 @@ def test_no_sendfile_is_a_setting_now(load) -> None:
     [
         (["--certfile", "/etc/ssl/site.pem"], "certfile = /etc/ssl/site.pem (from command line): "),
         (["--keyfile", "k.pem"], "keyfile = k.pem (from command line): "),
-        (["--paste", "site.ini"], "paste = site.ini (from command line): "),
-        (["--paster", "site.ini"], "paste = site.ini (from command line): "),
         (["--protocol", "uwsgi"], "protocol = uwsgi (from command line): "),
     ],
 )
