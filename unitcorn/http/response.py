@@ -36,7 +36,7 @@ _heads: dict[tuple, tuple[bytes, bool, bytes, "Framing"]] = {}
 _MAX_CACHED_HEADS = 256
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Framing:
     """How the body of a framed response is delimited."""
 
@@ -78,7 +78,7 @@ def frame_response(
         _heads[key] = cached = (before, has_date, after, framing)
     before, has_date, after, framing = cached
     head = before + _date_bytes() + after if has_date else before
-    return head, Framing(framing.mode, framing.length, framing.keep_alive)
+    return head, framing  # frozen: one Framing serves every response with this head
 
 
 def _frame(

@@ -199,7 +199,9 @@ class Connection:
         options = self._options
         self._body_deadline = started + options.body_timeout
         self._client.start_sending(started)
-        environ = self._environ(request)
+        if self._awaits_proxy_header:
+            self._take_proxy_header()
+        environ = request_environ(self._base_environ, request, self._script_name, self._unix_server)
         body = Input(self, request)
         environ["wsgi.input"] = body
         response = Response(
@@ -223,7 +225,7 @@ class Connection:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
-            keep_alive = response.keeps_connection and self._finish_body(request, body)
+            keep_alive = response.keep_alive and self._finish_body(request, body)
         except BodyTimedOut:
             if not response.head_sent:
                 response.status = "408 Request Timeout"
@@ -273,13 +275,12 @@ class Connection:
             dropped += len(data)
         return False
 
-    def _environ(self, request: Request) -> dict:
-        if self._awaits_proxy_header:
-            self._awaits_proxy_header = False
-            proxy = self._parser.proxy
-            if proxy is not None:
-                self._base_environ.update(proxy_environ(proxy))
-        return request_environ(self._base_environ, request, self._script_name, self._unix_server)
+    def _take_proxy_header(self) -> None:
+        """The first request came after the PROXY header (if any): its addresses count from now."""
+        self._awaits_proxy_header = False
+        proxy = self._parser.proxy
+        if proxy is not None:
+            self._base_environ.update(proxy_environ(proxy))
 
     # -- the request's bytes -------------------------------------------------------------------
 

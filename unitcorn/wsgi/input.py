@@ -27,23 +27,19 @@ class Input:
         self._source = source
         self._buf = b""
         self.is_done = not (request.is_chunked or request.content_length)
-        self._needs_continue = request.expects_continue and not self.is_done
+        # The client waits for "100 Continue" before sending a body the app has not asked for.
+        self.awaits_continue = request.expects_continue and not self.is_done
         self.continue_sent = False
         self.response: HeadSent | None = None  # set by the Connection, to know if the head is out
-
-    @property
-    def awaits_continue(self) -> bool:
-        """The client waits for "100 Continue" before sending a body the app has not asked for."""
-        return self._needs_continue
 
     def _fill(self, max_bytes: int) -> bytes:
         """More body bytes (at most max_bytes, -1 = what is there); b"" at the end."""
         if self.is_done:
             return b""
-        if self._needs_continue:
+        if self.awaits_continue:
             # RFC 9110 §10.1.1: the client holds its body until told to go on; say so only now
             # that the app wants it, and never after the final response has started.
-            self._needs_continue = False
+            self.awaits_continue = False
             if self.response is None or not self.response.head_sent:
                 self._source.send_interim(_CONTINUE)
                 self.continue_sent = True

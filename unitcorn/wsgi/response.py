@@ -42,7 +42,8 @@ class Response:
         self.status: str | None = None
         self.headers: list[tuple[str, str]] | None = None
         self.head_sent = False
-        # What the response may promise; the framing can only take it away.
+        # What the response may promise; the framing, or a body that does not end as its head
+        # said, can only take it away.
         self.keep_alive = keep_alive
         self._writer: BodyWriter | None = None
 
@@ -51,12 +52,6 @@ class Response:
         """Body bytes sent (for the access log)."""
         writer = self._writer
         return 0 if writer is None else writer.sent
-
-    @property
-    def keeps_connection(self) -> bool:
-        """The response ended as its head said, on a connection it kept alive."""
-        writer = self._writer
-        return self.keep_alive and (writer is None or not writer.ends_connection)
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -105,12 +100,16 @@ class Response:
             block = result[0]
             head = self._frame(len(block))
             assert self._writer is not None
-            data = self._writer.write(block)
+            writer = self._writer
+            assert writer is not None
+            data = writer.write(block)
             if len(head) + len(data) <= JOIN_LIMIT:
                 self._client.send(head + data if data else head)
             else:
                 self._client.send_buffers([head, data])
-            self._finish()
+            writer.end()  # a length, or no body: the end adds no bytes
+            if writer.ends_connection:
+                self.keep_alive = False
             return True
         if not all(type(block) is bytes for block in result):
             return False
@@ -142,7 +141,9 @@ class Response:
         count = min(writer.left, size)
         self._client.send(head, _MSG_MORE if count else 0)
         writer.count(self._client.sendfile(fd, offset, count))
-        writer.end()  # a file shorter than announced leaves the client waiting: we will close
+        writer.end()
+        if writer.ends_connection:
+            self.keep_alive = False  # a file shorter than announced: the client waits for more
         return True
 
     def _frame(self, known_length: int | None = None) -> bytes:
@@ -174,6 +175,9 @@ class Response:
         if not self.head_sent:
             # The body was empty; saying so with a length keeps even HTTP/1.0 alive.
             self._client.send(self._frame(0))
-        assert self._writer is not None
-        if tail := self._writer.end():
+        writer = self._writer
+        assert writer is not None
+        if tail := writer.end():
             self._client.send(tail)
+        if writer.ends_connection:
+            self.keep_alive = False

@@ -127,7 +127,11 @@ class ClientSocket:
                 continue
             except OSError as exc:
                 raise ClientDisconnected(f"send failed: {exc}") from exc
-            self._count_sent(sent)
+            # _count_sent, inlined: this is every response's path.
+            self._send_credit += sent
+            if self._send_credit >= SEND_PROGRESS:
+                self._send_credit = 0
+                self._send_deadline = time.monotonic() + self._send_timeout
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]
