@@ -55,9 +55,6 @@ class ClientSocket:
         self._notify_interval = notify_interval
         self._discarded = 0
 
-    def fileno(self) -> int:
-        return self._fd
-
     def close(self) -> None:
         try:
             self._sock.close()
