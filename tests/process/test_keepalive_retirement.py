@@ -9,6 +9,7 @@ request on the connection after the worker began to retire gets an answer, not a
 from __future__ import annotations
 
 import signal
+import time
 
 import pytest
 from http_wire import Wire
@@ -87,4 +88,22 @@ def test_an_idle_connection_is_closed_after_keepalive_when_retiring(start_server
         server.signal(signal.SIGTERM)
         server.wait_for_log(rf"worker retiring pid={pid}\b")
         assert wire.is_closed_by_server()  # no request came: closed once idle for 1 s
+    assert server.wait_exit() == 0
+
+
+def test_a_connection_that_never_carried_a_request_is_closed_soon_when_retiring(
+    start_server, worker_args
+) -> None:
+    """Its client loses nothing by the close: after a short grace, not the header timeout."""
+    server = start_server("httpapps:echo", "--workers", "1", "--keep-alive", "1",
+                          "--header-timeout", "60", *worker_args)
+    # Connected first, so accepted before the other one is answered (the backlog is FIFO).
+    with Wire(server.port, timeout=20) as silent, Wire(server.port) as used:
+        pid = served_by(used)
+        server.signal(signal.SIGTERM)
+        server.wait_for_log(rf"worker retiring pid={pid}\b")
+        started = time.monotonic()
+        assert silent.is_closed_by_server()
+        assert time.monotonic() - started < 15  # the header timeout (60 s) did not hold it
+        assert used.is_closed_by_server()
     assert server.wait_exit() == 0

@@ -34,6 +34,8 @@ RULES = [
      "workers never import the master's loop"),
     ("settings", ("unitcorn.arbiter", "unitcorn.workers", "unitcorn.http", "unitcorn.wsgi"),
      "settings are data; they know nothing of processes"),
+    ("wsgi", ("unitcorn.workers", "unitcorn.arbiter", "unitcorn.asgi"),
+     "the WSGI layer serves one connection; workers schedule it, never the other way"),
 ]
 
 

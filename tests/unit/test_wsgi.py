@@ -706,6 +706,20 @@ def test_short_body_from_the_app_closes_the_connection(serve: Callable[..., Serv
     assert served.finish() == [False]
 
 
+def test_no_body_at_all_where_the_app_announced_one_closes_the_connection(
+    serve: Callable[..., Served],
+) -> None:
+    def app(environ: dict, start_response: Callable) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Length", "5")])
+        yield from ()
+
+    served = serve(app, validate=False)
+    served.client.send(GET + GET)
+    assert served.client.read_until(b"\r\n\r\n").count(b"Content-Length: 5") == 1
+    assert served.client.read_all() == b""  # never a second response posing as the body
+    assert served.finish() == [False]
+
+
 def test_long_body_from_the_app_is_truncated(serve: Callable[..., Served]) -> None:
     def app(environ: dict, start_response: Callable) -> Iterator[bytes]:
         start_response("200 OK", [("Content-Length", "3")])

@@ -24,7 +24,7 @@ from unitcorn.http.errors import HTTPError
 from unitcorn.http.parser import Request, RequestParser
 from unitcorn.http.response import LAST_CHUNK, Framing, encode_chunk, error_response, frame_response
 from unitcorn.logs import ERROR_LOGGER
-from unitcorn.wsgi import WSGIOptions
+from unitcorn.wsgi.options import WSGIOptions
 
 try:
     from unitcorn.asgi.websocket import WebSocketSession, is_websocket_upgrade

@@ -1,7 +1,9 @@
 """Frame a response for the wire: status line, headers, and how the body is delimited.
 
-Pure: no sockets.  The WSGI layer asks `frame_response` once per response, then writes the body
-as the returned Framing says (raw bytes, `encode_chunk` + `LAST_CHUNK`, or nothing).
+Pure: no sockets.  The WSGI layer asks `frame_response` once per response, then passes every
+block of the app's body through the writer `body_writer(framing)` gives, and sends what it
+returns: the writers, not the caller, enforce Content-Length, chunk framing and bodiless
+responses (the split h11 makes between its connection and its writers).
 """
 
 import re
@@ -34,7 +36,7 @@ _heads: dict[tuple, tuple[bytes, bool, bytes, "Framing"]] = {}
 _MAX_CACHED_HEADS = 256
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Framing:
     """How the body of a framed response is delimited."""
 
@@ -76,7 +78,7 @@ def frame_response(
         _heads[key] = cached = (before, has_date, after, framing)
     before, has_date, after, framing = cached
     head = before + _date_bytes() + after if has_date else before
-    return head, Framing(framing.mode, framing.length, framing.keep_alive)
+    return head, framing  # frozen: one Framing serves every response with this head
 
 
 def _frame(
@@ -143,6 +145,105 @@ def _frame(
     before = "".join(lines[:date_at]).encode("latin-1")
     after = "".join(lines[date_at + 1 :]).encode("latin-1")
     return before, True, after, framing
+
+
+class LengthWriter:
+    """A body of exactly `length` bytes (Content-Length).
+
+    Bytes past the length are dropped: they must never pose as the next response on a
+    kept-alive connection.  Too many or too few bytes cannot be undone once the head is out, so
+    the writer does not raise; it says the message can only end with the connection.
+    """
+
+    __slots__ = ("left", "sent", "ends_connection")
+
+    def __init__(self, length: int) -> None:
+        self.left = length  # bytes the head promised and the body has not yet carried
+        self.sent = 0  # body bytes handed out to send
+        self.ends_connection = False
+
+    def write(self, data: bytes) -> bytes:
+        if len(data) > self.left:
+            data = data[: self.left]
+            self.ends_connection = True
+        self.left -= len(data)
+        self.sent += len(data)
+        return data
+
+    def count(self, size: int) -> None:
+        """`size` body bytes went out by other means (os.sendfile); at most `left`."""
+        self.left -= size
+        self.sent += size
+
+    def end(self) -> bytes:
+        if self.left:
+            self.ends_connection = True  # fewer bytes than announced: only closing ends the message
+        return b""
+
+
+class ChunkedWriter:
+    """A body in chunks (RFC 9112 §7.1); the last chunk ends it."""
+
+    __slots__ = ("sent", "ends_connection")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.ends_connection = False
+
+    def write(self, data: bytes) -> bytes:
+        self.sent += len(data)
+        return encode_chunk(data)
+
+    def end(self) -> bytes:
+        return LAST_CHUNK
+
+
+class CloseWriter:
+    """An HTTP/1.0 body without a length: it ends where the connection does."""
+
+    __slots__ = ("sent", "ends_connection")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.ends_connection = True
+
+    def write(self, data: bytes) -> bytes:
+        self.sent += len(data)
+        return data
+
+    def end(self) -> bytes:
+        return b""
+
+
+class NoBodyWriter:
+    """HEAD, 1xx, 204 and 304 (RFC 9110 §6.4.1): whatever the app writes, nothing is sent."""
+
+    __slots__ = ("sent", "ends_connection")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.ends_connection = False
+
+    def write(self, data: bytes) -> bytes:
+        return b""
+
+    def end(self) -> bytes:
+        return b""
+
+
+BodyWriter = LengthWriter | ChunkedWriter | CloseWriter | NoBodyWriter
+
+
+def body_writer(framing: Framing) -> BodyWriter:
+    """The writer for a body framed as `framing` says."""
+    mode = framing.mode
+    if mode == "length":
+        return LengthWriter(framing.length or 0)
+    if mode == "chunked":
+        return ChunkedWriter()
+    if mode == "none":
+        return NoBodyWriter()
+    return CloseWriter()
 
 
 def encode_chunk(data: bytes) -> bytes:

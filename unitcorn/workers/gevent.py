@@ -59,6 +59,9 @@ class GeventWorker(Worker):
         from gevent.server import StreamServer
 
         self._connections: dict[Connection, Any] = {}  # each with the greenlet serving it
+        # Connections still waiting for the first byte of their first request: a retiring
+        # worker closes these after a short grace, since they lose nothing by it.
+        self._unused: set[Connection] = set()
         pool = Pool(max(1, self.cfg.worker_connections))
         servers = []
         for listener in self.listeners:
@@ -90,7 +93,7 @@ class GeventWorker(Worker):
             if time.monotonic() >= unused_until:
                 # A connection that never carried a request loses nothing by closing now.
                 gevent.killall([greenlet for conn, greenlet in self._connections.items()
-                                if not conn.requests_started and not conn.has_partial_request],
+                                if conn in self._unused and not conn.has_partial_request],
                                block=False)
 
     def _serve_connection(self, sock: Any, client_addr: Any) -> None:
@@ -99,8 +102,12 @@ class GeventWorker(Worker):
         connection = self.open_connection(sock, client_addr, sock.getsockname(),
                                           self._may_keep_alive, None)
         self._connections[connection] = gevent.getcurrent()
+        self._unused.add(connection)
         try:
-            while connection.handle_request():
+            # The first bytes start the head's deadline, as under the other workers.
+            is_used = connection.wait_for_request(self.options.head_timeout)
+            self._unused.discard(connection)
+            while is_used and connection.handle_request():
                 if self.nr >= self.max_requests:
                     self._wake_main()
                 if not connection.wait_for_request(self.options.keepalive):
@@ -108,6 +115,7 @@ class GeventWorker(Worker):
         except OSError:
             pass  # the client went away
         finally:
+            self._unused.discard(connection)
             self._connections.pop(connection, None)
             self._close(connection)
 

@@ -16,7 +16,9 @@ Connections are counted against `worker_connections`; at the limit the listeners
 set until one closes.  Every client has deadlines (head, body, send) apart from the heartbeat
 `timeout`.  TERM (or max_requests) retires the worker without costing a kept-alive client its
 next request: see `_drain`.  A close while the client may still be sending lingers (see
-`Connection.needs_lingering_close`).
+`Connection.needs_lingering_close`).  What the loop knows of each connection (its deadline,
+which of them runs, whether it ever carried a request) is kept in a `Client` record here, not
+in the Connection, which only knows HTTP.
 """
 
 from __future__ import annotations
@@ -48,6 +50,24 @@ _SWEEP_INTERVAL = 0.5  # idle and slow-head deadlines are checked this often (se
 _MAX_EVENTS = 256
 
 
+class Client:
+    """The loop's record of one connection: when it gives up on it, and why."""
+
+    __slots__ = ("conn", "deadline", "phase", "has_carried_request", "is_lingering")
+
+    def __init__(self, conn: Connection, deadline: float) -> None:
+        self.conn = conn
+        # When the sweep drops the connection (_BUSY while a pool thread owns it), and which of
+        # the client's deadlines that is: "idle" (keep-alive, or a new client's first bytes),
+        # "head" or "body".
+        self.deadline = deadline
+        self.phase = "idle"
+        # A retiring worker gives a connection that never carried a request a short grace for
+        # its first bytes, not the keep-alive interval.
+        self.has_carried_request = False
+        self.is_lingering = False  # shut for sending; read until the client's EOF, then closed
+
+
 class ThreadWorker(Worker):
     def serve(self) -> None:
         self._pooled = self.pool_size() > 1
@@ -55,7 +75,7 @@ class ThreadWorker(Worker):
             self.options = replace(self.options, multithread=True)
         self._epoll = select.epoll()
         self._handlers: dict[int, Callable[[], None]] = {}
-        self._conns: dict[int, Connection] = {}
+        self._clients: dict[int, Client] = {}
         self._lock = threading.Lock()  # guards _open, _busy and nr between threads
         self._open = 0
         self._busy = 0
@@ -64,13 +84,12 @@ class ThreadWorker(Worker):
         self._max_connections = max(1, self.cfg.worker_connections)
         self._keepalive = self.options.keepalive
         self._head_timeout = self.options.head_timeout
-        self._lingering: set[int] = set()  # fds shut for sending, read until EOF then closed
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
         self._wants_wake = False  # the loop waits for threads: a closing thread must wake it
         self._threads: list[threading.Thread] = []
-        self._tasks: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[Client | None] = queue.SimpleQueue()
         try:
             self._watch(self.signals, self.handle_signals)
             self._watch(self.life_fd, self.master_died)
@@ -89,8 +108,8 @@ class ThreadWorker(Worker):
         finally:
             # On INT/QUIT we get here with threads maybe still in the app: they are daemons,
             # and the process ends with os._exit, so nobody waits for them.
-            for conn in list(self._conns.values()):
-                conn.close()
+            for client in list(self._clients.values()):
+                client.conn.close()
             self._epoll.close()
             self._wake_reader.close()
             self._wake_writer.close()
@@ -104,16 +123,16 @@ class ThreadWorker(Worker):
     def _loop(self) -> None:
         poll = self._epoll.poll
         handlers = self._handlers
-        conns = self._conns
+        clients = self._clients
         on_readable = self._on_readable
         next_sweep = time.monotonic() + _SWEEP_INTERVAL
         timeout = min(self.beat_interval, _SWEEP_INTERVAL)
         while self.alive and self.nr < self.max_requests:
             self.notify()
             for fd, _ in poll(timeout, _MAX_EVENTS):
-                conn = conns.get(fd)
-                if conn is not None:
-                    on_readable(conn)
+                client = clients.get(fd)
+                if client is not None:
+                    on_readable(client)
                 else:
                     handler = handlers.get(fd)
                     if handler is not None:
@@ -171,11 +190,11 @@ class ThreadWorker(Worker):
             # Without a pool the loop itself waits on a slow body or a slow reader: it beats.
             notify = None if self._pooled else self.notify
             conn = self.open_connection(sock, client_addr, server_addr, self._may_keep_alive, notify)
-            conn.deadline = time.monotonic() + self._head_timeout
             with self._lock:
                 self._open += 1
-            self._conns[conn.fileno()] = conn
-            self._epoll.register(conn.fileno(), _ONESHOT if self._pooled else _IN)
+            fd = conn.fileno()
+            self._clients[fd] = Client(conn, time.monotonic() + self._head_timeout)
+            self._epoll.register(fd, _ONESHOT if self._pooled else _IN)
 
     def count_request(self, *_details: Any) -> None:
         with self._lock:  # pool threads finish requests at the same time
@@ -186,19 +205,22 @@ class ThreadWorker(Worker):
 
     # -- a readable connection -----------------------------------------------------------------
 
-    def _on_readable(self, conn: Connection) -> None:
-        if conn.fileno() in self._lingering:
-            self._linger(conn)
+    def _on_readable(self, client: Client) -> None:
+        if client.is_lingering:
+            self._linger(client)
         elif self._pooled:
-            self._dispatch(conn)
+            self._dispatch(client)
         else:
-            self._serve_here(conn)
+            self._serve_here(client)
 
-    def _serve_here(self, conn: Connection) -> None:
+    def _serve_here(self, client: Client) -> None:
         """No pool: answer the ready request(s) in the loop, then go back to the others."""
+        conn = client.conn
         if not conn.receive_nowait():
-            self._still_receiving(conn)
+            self._still_receiving(client)
             return
+        if conn.has_head:
+            client.has_carried_request = True
         try:
             while True:
                 self.notify()
@@ -207,38 +229,40 @@ class ThreadWorker(Worker):
                 if not conn.handle_request():
                     break
                 if not conn.has_buffered_request:
-                    self._wait_for_next_request(conn)
+                    self._wait_for_next_request(client)
                     return
         except OSError:
             pass  # the client went away
-        self._close_or_linger(conn)
+        self._close_or_linger(client)
 
-    def _dispatch(self, conn: Connection) -> None:
+    def _dispatch(self, client: Client) -> None:
         """Give a connection with a complete head to a pool thread (EPOLLONESHOT disarmed it).
 
         Also while draining: a request that arrived is answered (with "Connection: close").
         """
+        conn = client.conn
         if not conn.receive_nowait():
-            self._still_receiving(conn)
+            self._still_receiving(client)
             self._rearm(conn)
             return
-        conn.deadline = _BUSY
+        if conn.has_head:
+            client.has_carried_request = True
+        client.deadline = _BUSY
         with self._lock:
             self._busy += 1
-        self._tasks.put(conn)
+        self._tasks.put(client)
 
-    def _wait_for_next_request(self, conn: Connection) -> None:
-        conn.phase = "idle"
-        conn.deadline = time.monotonic() + self._keepalive
+    def _wait_for_next_request(self, client: Client) -> None:
+        client.phase = "idle"
+        client.deadline = time.monotonic() + self._keepalive
 
-    def _still_receiving(self, conn: Connection) -> None:
+    def _still_receiving(self, client: Client) -> None:
         """Part of a request came: from now its head, then its body, must arrive in time."""
-        phase = "body" if conn.has_head else "head"
-        if conn.deadline < _BUSY and conn.phase != phase:
-            conn.phase = phase
+        phase = "body" if client.conn.has_head else "head"
+        if client.deadline < _BUSY and client.phase != phase:
+            client.phase = phase
             timeout = self.options.body_timeout if phase == "body" else self._head_timeout
-            conn.deadline = time.monotonic() + timeout
-
+            client.deadline = time.monotonic() + timeout
     def _rearm(self, conn: Connection) -> None:
         try:
             self._epoll.modify(conn.fileno(), _ONESHOT)
@@ -262,14 +286,15 @@ class ThreadWorker(Worker):
 
     def _pool_thread(self) -> None:
         get = self._tasks.get
-        while (conn := get()) is not None:
+        while (client := get()) is not None:
             try:
-                self._answer(conn)
+                self._answer(client)
             except Exception:  # never lose a pool thread
                 self.log.exception("connection handling failed pid=%d", os.getpid())
 
-    def _answer(self, conn: Connection) -> None:
+    def _answer(self, client: Client) -> None:
         """In a pool thread: answer the ready request and any pipelined after it, then hand back."""
+        conn = client.conn
         keep = False
         try:
             while conn.handle_request():  # kept alive as promised, even if we retire now
@@ -279,18 +304,18 @@ class ThreadWorker(Worker):
         except OSError:
             pass  # the client went away
         if keep:
-            self._wait_for_next_request(conn)
+            self._wait_for_next_request(client)
             with self._lock:
                 self._busy -= 1
             self._rearm(conn)  # from here on the loop owns it again
             return
         if conn.needs_lingering_close:
-            self._start_lingering(conn)
+            self._start_lingering(client)
             with self._lock:
                 self._busy -= 1
             self._rearm(conn)  # the loop reads what the client still sends, then closes
             return
-        self._conns.pop(conn.fileno(), None)  # before close(): the fd number may be reused
+        self._clients.pop(conn.fileno(), None)  # before close(): the fd number may be reused
         conn.close()
         with self._lock:
             self._busy -= 1
@@ -300,30 +325,30 @@ class ThreadWorker(Worker):
 
     # -- closing, sweeping, waking -------------------------------------------------------------
 
-    def _start_lingering(self, conn: Connection) -> None:
-        conn.shut_sending()
-        conn.deadline = time.monotonic() + _LINGER_TIMEOUT
-        self._lingering.add(conn.fileno())
+    def _start_lingering(self, client: Client) -> None:
+        client.conn.shut_sending()
+        client.deadline = time.monotonic() + _LINGER_TIMEOUT
+        client.is_lingering = True
 
-    def _linger(self, conn: Connection) -> None:
+    def _linger(self, client: Client) -> None:
         """Drop what a lingering client sent; close at its EOF (or at the sweep's deadline)."""
-        if conn.discard_input():
+        if client.conn.discard_input():
             if self._pooled:
-                self._rearm(conn)
+                self._rearm(client.conn)
         else:
-            self._close(conn)
+            self._close(client)
 
-    def _close_or_linger(self, conn: Connection) -> None:
+    def _close_or_linger(self, client: Client) -> None:
         """Close a connection the loop owns, lingering first if the client may still be sending."""
-        if conn.needs_lingering_close:
-            self._start_lingering(conn)
+        if client.conn.needs_lingering_close:
+            self._start_lingering(client)
         else:
-            self._close(conn)
+            self._close(client)
 
-    def _close(self, conn: Connection) -> None:
+    def _close(self, client: Client) -> None:
         """Close a connection the loop owns (not in a thread's hands)."""
-        self._lingering.discard(conn.fileno())
-        self._conns.pop(conn.fileno(), None)
+        conn = client.conn
+        self._clients.pop(conn.fileno(), None)
         conn.close()  # closing also removes it from the epoll set
         with self._lock:
             self._open -= 1
@@ -336,13 +361,13 @@ class ThreadWorker(Worker):
 
     def _sweep(self, now: float) -> None:
         """Drop connections idle past keepalive, and clients too slow to send their head (408)."""
-        for conn in list(self._conns.values()):
-            if conn.deadline <= now:
-                if conn.fileno() in self._lingering:
-                    self._close(conn)
+        for client in list(self._clients.values()):
+            if client.deadline <= now:
+                if client.is_lingering:
+                    self._close(client)
                 else:
-                    conn.time_out()
-                    self._close_or_linger(conn)
+                    client.conn.time_out()
+                    self._close_or_linger(client)
         if not self._accepting and self.alive:
             self._maybe_resume()
 
@@ -374,7 +399,7 @@ class ThreadWorker(Worker):
         but never used gets at least _SILENT_CLIENT_GRACE for its first bytes.
         """
         self._stop_accepting()
-        self.log.info("worker retiring pid=%d connections=%d", os.getpid(), len(self._conns))
+        self.log.info("worker retiring pid=%d connections=%d", os.getpid(), len(self._clients))
         self._wants_wake = True
         fresh_give_up_at = time.monotonic() + max(self._keepalive, _SILENT_CLIENT_GRACE)
         next_sweep = 0.0
@@ -384,14 +409,16 @@ class ThreadWorker(Worker):
                 next_sweep = now + _SWEEP_INTERVAL
                 self._sweep(now)
                 if now >= fresh_give_up_at:
-                    for conn in list(self._conns.values()):
-                        if conn.deadline < _BUSY and not (conn.requests_started or conn.has_partial_request):
-                            self._close(conn)
-            if not self._conns and self._busy == 0:
+                    for client in list(self._clients.values()):
+                        if client.deadline < _BUSY and not (
+                            client.has_carried_request or client.conn.has_partial_request
+                        ):
+                            self._close(client)
+            if not self._clients and self._busy == 0:
                 return
             self.notify()
             for fd, _ in self._epoll.poll(min(self.beat_interval, _SWEEP_INTERVAL), _MAX_EVENTS):
-                ready = self._conns.get(fd)
+                ready = self._clients.get(fd)
                 if ready is not None:
                     self._on_readable(ready)
                 elif (handler := self._handlers.get(fd)) is not None:
