@@ -122,6 +122,8 @@ class Connection:
     ) -> None:
         sock.setblocking(False)
         self._sock = sock
+        # A TLS socket (unitcorn.tls) has no sendmsg: every byte must go through OpenSSL.
+        self._joins_buffers = not hasattr(sock, "sendmsg")
         self._fd = sock.fileno()
         self._app = app
         self._options = options
@@ -491,7 +493,7 @@ class Connection:
                 self.send_buffers(buffers[start : start + _MAX_BUFFERS])
             return
         total = sum(map(len, buffers))
-        if total <= _JOIN_LIMIT:
+        if total <= _JOIN_LIMIT or self._joins_buffers:
             self.send(b"".join(buffers))
             return
         try:
@@ -859,6 +861,8 @@ def _base_environ(client_addr: Any, server_addr: Any, options: WSGIOptions, erro
         "SERVER_SOFTWARE": options.server_software,
         "SCRIPT_NAME": options.script_name.rstrip("/"),
     }
+    if options.url_scheme == "https":  # TLS terminated here (unitcorn.tls); CGI's spelling too
+        environ["HTTPS"] = "on"
     if isinstance(client_addr, tuple):
         environ["REMOTE_ADDR"] = str(client_addr[0])
         environ["REMOTE_PORT"] = str(client_addr[1])

@@ -12,6 +12,7 @@ import pytest
 from harness import APPS, REPO
 
 from unitcorn.settings.catalog import IGNORED_BY_NAME
+from unitcorn.settings.tls import TLS_ONLY
 
 # gunicorn's own settings table is the list of flags to try (the `test` extra installs it).
 KNOWN_SETTINGS = pytest.importorskip("gunicorn.config").KNOWN_SETTINGS
@@ -53,10 +54,12 @@ PLAUSIBLE = {
 NOT_FOR_A_START = {"daemon", "print_config", "check_config", "config", "bind", "pidfile",
                    # Implemented, with tests of their own (test_log_config.py,
                    # test_logger_class.py): they replace the logging this test reads.
-                   "logconfig", "logconfig_json", "logger_class"}
+                   "logconfig", "logconfig_json", "logger_class",
+                   # They turn TLS on, and need real files: test_tls.py.
+                   "certfile", "keyfile"}
 # Refused unless at gunicorn's default; each gets its own test below.
 REFUSED = {
-    "certfile": "/etc/ssl/site.pem", "keyfile": "/etc/ssl/site.key", "paste": "site.ini",
+    "paste": "site.ini",
     "protocol": "uwsgi",
 }
 def _gunicorn_command_line() -> tuple[list[str], set[str]]:
@@ -92,6 +95,8 @@ def test_every_gunicorn_flag_at_once_starts_and_warns_once_per_ignored_setting(
     expected = {name for name in names if name in IGNORED_BY_NAME}
     # --suppress-ragged-eofs is gunicorn's default: giving it changes nothing.
     expected.discard("suppress_ragged_eofs")
+    # TLS settings without certfile: TLS is off, so they are ignored, and say so.
+    expected |= names & TLS_ONLY.keys()
     assert set(warned) == expected
 
 

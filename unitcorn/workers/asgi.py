@@ -20,6 +20,7 @@ from unitcorn.asgi.http import HTTPConnection, ServerState
 from unitcorn.asgi.lifespan import Lifespan
 from unitcorn.logs import access_enabled
 from unitcorn.settings.callables import no_op
+from unitcorn.settings.tls import server_context
 from unitcorn.workers.base import ACCEPT_BATCH, ACCEPT_PAUSE, Worker, accept_clients
 
 
@@ -53,6 +54,7 @@ class AsgiWorker(Worker):
             on_connection_closed=self._maybe_resume_accepting,
         )
         self._is_accepting = False
+        self._tls = server_context(self.cfg)  # None: plain HTTP
         self._retired = loop.create_future()
         loop.add_reader(self.signals.fileno() if self.signals else -1, self.handle_signals)
         loop.add_reader(self.life_fd, self.master_died)
@@ -105,7 +107,14 @@ class AsgiWorker(Worker):
 
     async def _connect(self, sock: socket.socket) -> None:
         try:
-            await self._loop.connect_accepted_socket(lambda: HTTPConnection(self._state), sock)
+            if self._tls is None:
+                await self._loop.connect_accepted_socket(lambda: HTTPConnection(self._state), sock)
+            else:
+                # asyncio's own TLS: the handshake runs in the loop, bounded like a request head.
+                await self._loop.connect_accepted_socket(
+                    lambda: HTTPConnection(self._state), sock, ssl=self._tls,
+                    ssl_handshake_timeout=float(self.cfg.header_timeout),
+                )
         except OSError:
             sock.close()  # gone before we got to it
         finally:

@@ -356,6 +356,7 @@ class RequestHooks:
 
 
 def wsgi_options(settings: Any) -> WSGIOptions:
+    is_tls = bool(settings.certfile or settings.keyfile)
     return WSGIOptions(
         limits=Limits(
             request_line=settings.limit_request_line,
@@ -365,10 +366,11 @@ def wsgi_options(settings: Any) -> WSGIOptions:
         keepalive=float(settings.keepalive),
         forwarded_allow_ips=frozenset(settings.forwarded_allow_ips),
         script_name=settings.root_path or "",
+        url_scheme="https" if is_tls else "http",
         head_timeout=float(settings.header_timeout),
         body_timeout=float(settings.body_timeout),
         send_timeout=float(settings.send_timeout),
-        sendfile=settings.sendfile,
+        sendfile=settings.sendfile and not is_tls,  # os.sendfile would bypass TLS
         parse=ParseOptions(
             permit_obsolete_folding=settings.permit_obsolete_folding,
             strip_header_spaces=settings.strip_header_spaces,

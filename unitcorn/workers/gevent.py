@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from unitcorn.hooks import call_hook
+from unitcorn.tls import TLSSocket, server_tls
 from unitcorn.workers.base import Worker
 from unitcorn.wsgi import Connection
 
@@ -59,6 +60,7 @@ class GeventWorker(Worker):
         from gevent.server import StreamServer
 
         self._connections: dict[Connection, Any] = {}  # each with the greenlet serving it
+        self._tls = server_tls(self.cfg)  # None: plain HTTP
         pool = Pool(max(1, self.cfg.worker_connections))
         servers = []
         for listener in self.listeners:
@@ -96,7 +98,12 @@ class GeventWorker(Worker):
     def _serve_connection(self, sock: Any, client_addr: Any) -> None:
         import gevent
 
-        connection = self.open_connection(sock, client_addr, sock.getsockname(),
+        server_addr = sock.getsockname()
+        if self._tls is not None:
+            sock = self._handshake(sock)
+            if sock is None:
+                return
+        connection = self.open_connection(sock, client_addr, server_addr,
                                           self._may_keep_alive, None)
         self._connections[connection] = gevent.getcurrent()
         try:
@@ -110,6 +117,29 @@ class GeventWorker(Worker):
         finally:
             self._connections.pop(connection, None)
             self._close(connection)
+
+    def _handshake(self, sock: Any) -> Any:
+        """The TLS handshake, in this connection's greenlet (waiting yields to the hub). The
+        wrapped socket, or None when the client failed it or took over header_timeout."""
+        from gevent import ssl as cooperative_ssl
+
+        assert self._tls is not None
+        # gevent's SSLSocket over the master's context: the standard library's cannot wrap a
+        # gevent socket once ssl is patched.
+        ssl_socket = cooperative_ssl.SSLSocket(
+            sock=sock, server_side=True, do_handshake_on_connect=False,
+            suppress_ragged_eofs=self._tls.suppress_ragged_eofs, _context=self._tls.context,
+        )
+        try:
+            ssl_socket.settimeout(self.options.head_timeout)
+            ssl_socket.do_handshake()
+        except OSError as exc:  # a failed handshake, or the timeout (socket.timeout)
+            self.log.debug("tls handshake failed fd=%d: %s", ssl_socket.fileno(), exc)
+            ssl_socket.close()
+            return None
+        tls_socket = TLSSocket(ssl_socket)
+        tls_socket.is_handshaken = True
+        return tls_socket
 
     def _wake_main(self) -> None:
         """Time to retire: tell the main greenlet (a full pipe already says so)."""

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from unitcorn.tls import TLSSocket, server_tls
 from unitcorn.workers.base import ACCEPT_BATCH, ACCEPT_PAUSE, Worker, accept_clients, tune_listener
 from unitcorn.wsgi import Connection
 
@@ -71,6 +72,8 @@ class ThreadWorker(Worker):
         self._wants_wake = False  # the loop waits for threads: a closing thread must wake it
         self._threads: list[threading.Thread] = []
         self._tasks: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        self._tls = server_tls(self.cfg)  # None: plain HTTP
+        self._handshaking: dict[int, TLSSocket] = {}  # fds whose TLS handshake is not done
         try:
             self._watch(self.signals, self.handle_signals)
             self._watch(self.life_fd, self.master_died)
@@ -167,7 +170,11 @@ class ThreadWorker(Worker):
             self.log.error("accept failed; pausing pid=%d: %s", os.getpid(), exhausted)
             self._stop_accepting()
             self._resume_accepting_at = time.monotonic() + ACCEPT_PAUSE
-        for sock, client_addr in accepted:
+        for plain, client_addr in accepted:
+            sock: Any = plain
+            if self._tls is not None:
+                sock = self._tls.wrap(plain)
+                self._handshaking[sock.fileno()] = sock
             # Without a pool the loop itself waits on a slow body or a slow reader: it beats.
             notify = None if self._pooled else self.notify
             conn = self.open_connection(sock, client_addr, server_addr, self._may_keep_alive, notify)
@@ -187,7 +194,9 @@ class ThreadWorker(Worker):
     # -- a readable connection -----------------------------------------------------------------
 
     def _on_readable(self, conn: Connection) -> None:
-        if conn.fileno() in self._lingering:
+        if conn.fileno() in self._handshaking:
+            self._continue_handshake(conn)
+        elif conn.fileno() in self._lingering:
             self._linger(conn)
         elif self._pooled:
             self._dispatch(conn)
@@ -212,6 +221,31 @@ class ThreadWorker(Worker):
         except OSError:
             pass  # the client went away
         self._close_or_linger(conn)
+
+    def _continue_handshake(self, conn: Connection) -> None:
+        """One step of a TLS handshake, in the loop: never a thread's (or the loop's) wait.
+
+        Bounded like a request head: the connection's deadline (header_timeout) runs from
+        accept, and the sweep drops a client that has not finished by then.
+        """
+        fd = conn.fileno()
+        try:
+            wanted = self._handshaking[fd].handshake_step()
+        except OSError as exc:  # not TLS at all, no common cipher, no client certificate...
+            self.log.debug("tls handshake failed fd=%d: %s", fd, exc)
+            self._close(conn)
+            return
+        oneshot = select.EPOLLONESHOT if self._pooled else 0
+        if wanted:
+            events = select.EPOLLOUT if wanted == select.POLLOUT else select.EPOLLIN
+            self._epoll.modify(fd, events | oneshot)
+            return
+        del self._handshaking[fd]
+        if not self._pooled:  # level-triggered: stop waiting for EPOLLOUT, if it did
+            self._epoll.modify(fd, _IN)
+        # The request may have come with the handshake's last flight. (Pooled: the fd is
+        # disarmed now; _dispatch re-arms it, or a pool thread will.)
+        self._on_readable(conn)
 
     def _dispatch(self, conn: Connection) -> None:
         """Give a connection with a complete head to a pool thread (EPOLLONESHOT disarmed it).
@@ -323,6 +357,7 @@ class ThreadWorker(Worker):
     def _close(self, conn: Connection) -> None:
         """Close a connection the loop owns (not in a thread's hands)."""
         self._lingering.discard(conn.fileno())
+        self._handshaking.pop(conn.fileno(), None)
         self._conns.pop(conn.fileno(), None)
         conn.close()  # closing also removes it from the epoll set
         with self._lock:

@@ -273,8 +273,6 @@ def test_gunicorn_only_keys_are_ignored_and_recorded(load, write) -> None:
 @pytest.mark.parametrize(
     ("key", "value", "reason"),
     [
-        ("certfile", "'/etc/ssl/site.pem'", "does not terminate TLS"),
-        ("keyfile", "'/etc/ssl/site.key'", "does not terminate TLS"),
         ("paste", "'site.ini'", "PasteDeploy"),
     ],
 )
