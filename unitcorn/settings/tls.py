@@ -59,6 +59,10 @@ def _build(settings: Settings) -> ssl.SSLContext:
     cafile = _readable(settings, "ca_certs", base)
     if certfile is None:
         _fail(settings, "keyfile", "a keyfile needs a certfile (the certificate it belongs to)")
+    try:  # the certificate alone first, so that a bad one is not blamed on the key
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(certfile)
+    except ssl.SSLError:
+        _fail(settings, "certfile", "not a PEM certificate")
 
     def default_ssl_context_factory() -> ssl.SSLContext:
         # gunicorn's recipe: a server context with Python's defaults (TLS 1.2 at least, its
@@ -75,7 +79,12 @@ def _build(settings: Settings) -> ssl.SSLContext:
                   "(decrypt it, or load it in an ssl_context hook)")
         except ssl.SSLError as exc:
             name = "keyfile" if keyfile else "certfile"
-            _fail(settings, name, f"cannot load the certificate and its key: {_reason(exc)}")
+            if "PEM lib" in str(exc):  # the certificate itself loaded: the key did not
+                problem = "not a PEM private key" if keyfile else "no PEM private key in it " \
+                    "(set keyfile)"
+            else:
+                problem = f"cannot load the certificate and its key: {_reason(exc)}"
+            _fail(settings, name, problem)
         context.verify_mode = ssl.VerifyMode(settings.cert_reqs)
         if settings.ciphers:
             try:
@@ -117,7 +126,11 @@ def _no_passphrase() -> str:
 
 
 def _reason(exc: ssl.SSLError) -> str:
-    return str(exc.reason or exc.strerror or exc).replace("_", " ").lower()
+    # OpenSSL's reason code ("KEY_VALUES_MISMATCH") when it gave one, read as words.
+    reason = getattr(exc, "reason", None)
+    if reason:
+        return str(reason).replace("_", " ").lower()
+    return str(exc.args[-1] if exc.args else exc).rstrip(".").lower()
 
 
 def _fail(settings: Settings, name: str, message: str) -> NoReturn:
