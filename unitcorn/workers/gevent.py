@@ -126,16 +126,17 @@ class GeventWorker(Worker):
         assert self._tls is not None
         # gevent's SSLSocket over the master's context: the standard library's cannot wrap a
         # gevent socket once ssl is patched.
-        ssl_socket = cooperative_ssl.SSLSocket(
-            sock=sock, server_side=True, do_handshake_on_connect=False,
-            suppress_ragged_eofs=self._tls.suppress_ragged_eofs, _context=self._tls.context,
-        )
+        ssl_socket = None
         try:
+            ssl_socket = cooperative_ssl.SSLSocket(
+                sock=sock, server_side=True, do_handshake_on_connect=False,
+                suppress_ragged_eofs=self._tls.suppress_ragged_eofs, _context=self._tls.context,
+            )
             ssl_socket.settimeout(self.options.head_timeout)
             ssl_socket.do_handshake()
         except OSError as exc:  # a failed handshake, or the timeout (socket.timeout)
-            self.log.debug("tls handshake failed fd=%d: %s", ssl_socket.fileno(), exc)
-            ssl_socket.close()
+            self.log.debug("tls handshake failed pid=%d: %s", os.getpid(), exc)
+            (ssl_socket or sock).close()
             return None
         tls_socket = TLSSocket(ssl_socket)
         tls_socket.is_handshaken = True

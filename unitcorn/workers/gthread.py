@@ -173,7 +173,11 @@ class ThreadWorker(Worker):
         for plain, client_addr in accepted:
             sock: Any = plain
             if self._tls is not None:
-                sock = self._tls.wrap(plain)
+                try:
+                    sock = self._tls.wrap(plain)
+                except OSError:  # reset before we got to it
+                    plain.close()
+                    continue
                 self._handshaking[sock.fileno()] = sock
             # Without a pool the loop itself waits on a slow body or a slow reader: it beats.
             notify = None if self._pooled else self.notify
