@@ -223,6 +223,32 @@ def test_a_client_that_never_handshakes_holds_nothing_and_is_dropped(start_serve
     assert 1.5 <= waited < 8, waited
 
 
+@pytest.mark.parametrize("name", ["sync", "gthread-4", "gevent", "asgi"])
+def test_a_client_that_never_handshakes_does_not_delay_a_retiring_worker(
+    start_server, certs: Certs, name: str,
+) -> None:
+    # --timeout 4: the gevent worker looks at its idle connections every half of it.
+    server = start_server(_app(name), *CLASSES[name], "--header-timeout", "25", "-t", "4",
+                          *certs.args)
+    old_worker = server.workers()[0]
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+    try:
+        _https_get(server.port, certs.client())  # accepted after the silent one: both are in
+        server.signal(signal.SIGHUP)
+        server.wait_for_log(r"reload complete generation=2")
+        # Gone after the short grace a connection that never carried a request gets, long
+        # before header_timeout.
+        server.wait_for_workers(lambda pids: old_worker not in pids, "the old worker to exit",
+                                timeout=12)
+        try:
+            assert silent.recv(1) == b""
+        except ConnectionResetError:
+            pass
+    finally:
+        silent.close()
+    assert "Traceback" not in server.log() + server.output_path.read_text(errors="replace")
+
+
 @pytest.mark.parametrize("name", CLASSES)
 def test_plain_http_to_a_tls_port_is_closed(start_server, certs: Certs, name: str) -> None:
     server = start_server(_app(name), *CLASSES[name], *certs.args)

@@ -61,6 +61,7 @@ class GeventWorker(Worker):
 
         self._connections: dict[Connection, Any] = {}  # each with the greenlet serving it
         self._tls = server_tls(self.cfg)  # None: plain HTTP
+        self._handshaking: set[Any] = set()  # greenlets still in a TLS handshake
         pool = Pool(max(1, self.cfg.worker_connections))
         servers = []
         for listener in self.listeners:
@@ -92,15 +93,19 @@ class GeventWorker(Worker):
             if time.monotonic() >= unused_until:
                 # A connection that never carried a request loses nothing by closing now.
                 gevent.killall([greenlet for conn, greenlet in self._connections.items()
-                                if not conn.requests_started and not conn.has_partial_request],
-                               block=False)
+                                if not conn.requests_started and not conn.has_partial_request]
+                               + list(self._handshaking), block=False)
 
     def _serve_connection(self, sock: Any, client_addr: Any) -> None:
         import gevent
 
         server_addr = sock.getsockname()
         if self._tls is not None:
-            sock = self._handshake(sock)
+            self._handshaking.add(gevent.getcurrent())
+            try:
+                sock = self._handshake(sock)
+            finally:
+                self._handshaking.discard(gevent.getcurrent())
             if sock is None:
                 return
         connection = self.open_connection(sock, client_addr, server_addr,
