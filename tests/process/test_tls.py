@@ -198,6 +198,18 @@ def test_pipelined_requests_over_tls_in_one_segment(start_server, certs: Certs,
     assert bodies == [b"request 0", b"request 1", b"request 2"]
 
 
+def test_a_websocket_over_tls_is_wss(start_server, certs: Certs) -> None:
+    pytest.importorskip("wsproto")
+    from websockets.sync.client import connect
+
+    server = start_server("asgiapps:websocket_echo", "-k", "asgi", *certs.args)
+    with connect(f"wss://localhost:{server.port}/", ssl=certs.client(), open_timeout=10) as ws:
+        ws.send("hello over tls")
+        assert ws.recv(timeout=10) == "hello over tls"
+        ws.send(b"\x00" * 100_000)
+        assert ws.recv(timeout=10) == b"\x00" * 100_000
+
+
 # -- clients that do not speak TLS properly ------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["sync", "gthread-4", "gevent", "asgi"])
