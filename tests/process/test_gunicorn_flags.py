@@ -12,6 +12,7 @@ import pytest
 from harness import APPS, REPO
 
 from unitcorn.settings.catalog import IGNORED_BY_NAME
+from unitcorn.settings.tls import TLS_ONLY
 
 # gunicorn's own settings table is the list of flags to try (the `test` extra installs it).
 KNOWN_SETTINGS = pytest.importorskip("gunicorn.config").KNOWN_SETTINGS
@@ -55,10 +56,12 @@ NOT_FOR_A_START = {"daemon", "print_config", "check_config", "config", "bind", "
                    # test_logger_class.py): they replace the logging this test reads.
                    "logconfig", "logconfig_json", "logger_class",
                    # Implemented, in test_paste.py: it replaces the application.
-                   "paste"}
+                   "paste",
+                   # They turn TLS on, and need real files: test_tls.py.
+                   "certfile", "keyfile"}
 # Refused unless at gunicorn's default; each gets its own test below.
 REFUSED = {
-    "certfile": "/etc/ssl/site.pem", "keyfile": "/etc/ssl/site.key", "protocol": "uwsgi",
+    "protocol": "uwsgi",
 }
 def _gunicorn_command_line() -> tuple[list[str], set[str]]:
     """Every gunicorn flag (its first spelling) with a plausible value; the names given."""
@@ -93,6 +96,8 @@ def test_every_gunicorn_flag_at_once_starts_and_warns_once_per_ignored_setting(
     expected = {name for name in names if name in IGNORED_BY_NAME}
     # --suppress-ragged-eofs is gunicorn's default: giving it changes nothing.
     expected.discard("suppress_ragged_eofs")
+    # TLS settings without certfile: TLS is off, so they are ignored, and say so.
+    expected |= names & TLS_ONLY.keys()
     assert set(warned) == expected
 
 

@@ -11,6 +11,11 @@ def no_op(*_args: object) -> None:
     """The default for every hook: does nothing."""
 
 
+def default_ssl_context(config: object, default_ssl_context_factory: Callable[[], object]) -> object:
+    """gunicorn's default ssl_context hook: the context the TLS settings describe, unchanged."""
+    return default_ssl_context_factory()
+
+
 def to_hook(params: tuple[str, ...]) -> Callable[[object], Callable[..., object]]:
     """Make a converter accepting a callable (or "module.name" text) that takes ``params``."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from unitcorn.accesslog import DEFAULT_ACCESS_LOG_FORMAT
 from unitcorn.settings import convert as c
-from unitcorn.settings.callables import no_op, to_hook
+from unitcorn.settings.callables import default_ssl_context, no_op, to_hook
 from unitcorn.settings.setting import IgnoredSetting, Setting
 
 
@@ -467,6 +467,53 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--check-config",), action="store_true",
         help="Check the configuration and that the application loads, then exit.",
     ),
+    # -- SSL: TLS terminated by the workers (docs/tls.md) --
+    Setting(
+        name="certfile", section="SSL", default=None, convert=c.to_optional_file_name,
+        flags=("--certfile",), metavar="FILE",
+        help="The server's certificate chain (PEM): setting it turns TLS on for every bind, as "
+        "in gunicorn. Read by the master at start and on reload (a bad one is a configuration "
+        "error); relative to chdir.",
+    ),
+    Setting(
+        name="keyfile", section="SSL", default=None, convert=c.to_optional_file_name,
+        flags=("--keyfile",), metavar="FILE",
+        help="The certificate's private key (PEM, not encrypted); unset: it is in certfile. "
+        "Loaded by the master, so it may be readable by root only.",
+    ),
+    Setting(
+        name="cert_reqs", section="SSL", default=0, convert=c.to_int(0, 2),
+        flags=("--cert-reqs",), metavar="INT",
+        help="Client certificates: 0 not asked for, 1 verified if sent (ssl.CERT_OPTIONAL), 2 "
+        "required (ssl.CERT_REQUIRED), verified against ca_certs.",
+    ),
+    Setting(
+        name="ca_certs", section="SSL", default=None, convert=c.to_optional_file_name,
+        flags=("--ca-certs",), metavar="FILE",
+        help="The CA certificates (PEM) client certificates are verified against; unset: the "
+        "system's.",
+    ),
+    Setting(
+        name="ciphers", section="SSL", default=None, convert=c.to_optional_text,
+        flags=("--ciphers",), metavar="STRING",
+        help="An OpenSSL cipher list for TLS 1.2 and older (TLS 1.3's suites are OpenSSL's); "
+        "unset: Python's ssl defaults.",
+    ),
+    Setting(
+        name="suppress_ragged_eofs", section="SSL", default=True, convert=c.to_bool,
+        flags=("--suppress-ragged-eofs",), action="store_true",
+        help="Treat a client that closes without a TLS close_notify like one that closed "
+        "cleanly (see ssl.SSLContext.wrap_socket).",
+    ),
+    Setting(
+        name="ssl_context", section="SSL", default=default_ssl_context,
+        convert=to_hook(("config", "default_ssl_context_factory")),
+        default_doc="the context the settings above describe",
+        help="Config file only: a function (config, default_ssl_context_factory) returning "
+        "the ssl.SSLContext to serve with, as in gunicorn; call the factory for the one the "
+        "settings above describe and adjust it (e.g. minimum_version). Called once per "
+        "configuration, in the master.",
+    ),
     # -- Server Hooks (config file only, as in gunicorn) --
     _hook("on_starting", ("server",), "Called just before the master initializes."),
     _hook("on_reload", ("server",), "Called when the master reloads on HUP."),
@@ -493,7 +540,6 @@ SETTINGS: tuple[Setting, ...] = (
 
 # Why an ignored setting changes nothing here; shared by the settings that share a reason.
 _NOT_YET = "not implemented yet"
-_TLS = "unitcorn does not terminate TLS (certfile is refused); put a TLS proxy in front of it"
 _HTTP2 = "unitcorn speaks HTTP/1.0 and HTTP/1.1 only"
 _ASGI = ("not implemented yet; the asgi worker uses asyncio, lifespan auto and a 16 MiB "
          "WebSocket message limit (docs/asgi.md)")
@@ -525,19 +571,17 @@ IGNORED: tuple[IgnoredSetting, ...] = (
         "default_proc_name", default="gunicorn",
         why="process titles use proc_name, else the application",
     ),
-    IgnoredSetting("ssl_context", why=_TLS),
-    IgnoredSetting("ssl_version", ("--ssl-version",), metavar="STRING", default=2, why=_TLS),
-    IgnoredSetting("cert_reqs", ("--cert-reqs",), metavar="INT", default=0, why=_TLS),
-    IgnoredSetting("ca_certs", ("--ca-certs",), metavar="FILE", why=_TLS),
     IgnoredSetting(
-        "suppress_ragged_eofs", ("--suppress-ragged-eofs",), action="store_true", default=True,
-        why=_TLS,
+        "ssl_version", ("--ssl-version",), metavar="STRING", default=2,
+        why="deprecated and ignored by gunicorn too; the protocol is negotiated (TLS 1.2 at "
+        "least): set ssl_context to change that",
     ),
     IgnoredSetting(
         "do_handshake_on_connect", ("--do-handshake-on-connect",), action="store_true",
-        default=False, why=_TLS,
+        default=False,
+        why="the TLS handshake always completes in the worker's event loop before the first "
+        "request is read, never blocking the worker; both values behave alike",
     ),
-    IgnoredSetting("ciphers", ("--ciphers",), metavar="STRING", why=_TLS),
     # -- gunicorn 27's additions --
     IgnoredSetting(
         "uwsgi_allow_ips", ("--uwsgi-allow-from",), metavar="STRING", default=_LOCALHOST,
@@ -599,18 +643,10 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     ),
 )
 
-# gunicorn settings whose silent absence would change what clients get (plain HTTP instead of
-# TLS; PROXY or uwsgi framing parsed as requests; a different application). Set to anything
-# but a false value or gunicorn's default, they are a ConfigError rather than a surprise.
+# gunicorn settings whose silent absence would change what clients get (uwsgi framing parsed
+# as requests). Set to anything but a false value or gunicorn's
+# default, they are a ConfigError rather than a surprise.
 REFUSED: tuple[IgnoredSetting, ...] = (
-    IgnoredSetting(
-        "certfile", ("--certfile",), metavar="FILE",
-        why="unitcorn does not terminate TLS; put a TLS proxy in front of it",
-    ),
-    IgnoredSetting(
-        "keyfile", ("--keyfile",), metavar="FILE",
-        why="unitcorn does not terminate TLS; put a TLS proxy in front of it",
-    ),
     IgnoredSetting(
         "protocol", ("--protocol",), metavar="STRING", default="http",
         why="unitcorn speaks HTTP only, not uwsgi",

@@ -76,6 +76,11 @@ def to_optional_text(value: object) -> str | None:
     return None if value is None else to_text(value)
 
 
+def to_optional_file_name(value: object) -> str | None:
+    """A file name, or None; '' is unset too (gunicorn's TLS files: `keyfile = ''` is off)."""
+    return None if value is None or value == "" else to_text(value)
+
+
 def to_any_text(value: object) -> str:
     """A string that may be empty (e.g. root_path, access_log_format)."""
     if not isinstance(value, str):

@@ -91,6 +91,13 @@ class SettingFields:
     reload_extra_files: list[str]
     print_config: bool
     check_config: bool
+    certfile: str | None
+    keyfile: str | None
+    cert_reqs: int
+    ca_certs: str | None
+    ciphers: str | None
+    suppress_ragged_eofs: bool
+    ssl_context: Callable[..., object]
     on_starting: Callable[..., object]
     on_reload: Callable[..., object]
     when_ready: Callable[..., object]

@@ -20,6 +20,7 @@ from unitcorn.settings.cmdline import CommandLine, parse_command_line
 from unitcorn.settings.configfile import find_default_config, read_config
 from unitcorn.settings.errors import ConfigError, UsageError, show_value
 from unitcorn.settings.paths import check_paths
+from unitcorn.settings.tls import check_tls
 from unitcorn.settings.values import Settings
 
 COMMAND_LINE = "command line"
@@ -69,6 +70,7 @@ def load_settings(
 
     settings = layers.settings(config_source=config_source)
     check_paths(settings)
+    check_tls(settings)  # loads the certificate and key: a bad one fails here, not in a worker
     if settings.app_uri is None and not settings.print_config:
         raise UsageError("no application module specified (give MODULE:CALLABLE)")
     return settings

@@ -20,6 +20,7 @@ from unitcorn.asgi.http import HTTPConnection, ServerState
 from unitcorn.asgi.lifespan import Lifespan
 from unitcorn.logs import access_enabled
 from unitcorn.settings.callables import no_op
+from unitcorn.settings.tls import server_context
 from unitcorn.workers.base import ACCEPT_BATCH, ACCEPT_PAUSE, Worker, accept_clients
 
 
@@ -53,6 +54,8 @@ class AsgiWorker(Worker):
             on_connection_closed=self._maybe_resume_accepting,
         )
         self._is_accepting = False
+        self._tls = server_context(self.cfg)  # None: plain HTTP
+        self._handshakes: set[asyncio.Task[None]] = set()  # TLS clients not yet connected
         self._retired = loop.create_future()
         loop.add_reader(self.signals.fileno() if self.signals else -1, self.handle_signals)
         loop.add_reader(self.life_fd, self.master_died)
@@ -64,6 +67,9 @@ class AsgiWorker(Worker):
         self._stop_accepting()
         for connection in list(state.connections):
             connection.retire()
+        # A TLS client still in its handshake has sent no request: it loses nothing if we stop
+        # waiting for it after the grace an unused connection gets, not at header_timeout.
+        loop.call_later(max(self.options.keepalive, 1.0), self._cancel_handshakes)
         # Clients accepted but not yet handed to asyncio retire as they arrive (connection_made).
         state.connection_gone()
         await state.all_closed.wait()
@@ -101,16 +107,30 @@ class AsgiWorker(Worker):
         for sock, _address in accepted:
             sock.setblocking(False)
             self._state.connecting += 1
-            self._loop.create_task(self._connect(sock))
+            task = self._loop.create_task(self._connect(sock))
+            if self._tls is not None:
+                self._handshakes.add(task)
+                task.add_done_callback(self._handshakes.discard)
 
     async def _connect(self, sock: socket.socket) -> None:
         try:
-            await self._loop.connect_accepted_socket(lambda: HTTPConnection(self._state), sock)
+            if self._tls is None:
+                await self._loop.connect_accepted_socket(lambda: HTTPConnection(self._state), sock)
+            else:
+                # asyncio's own TLS: the handshake runs in the loop, bounded like a request head.
+                await self._loop.connect_accepted_socket(
+                    lambda: HTTPConnection(self._state), sock, ssl=self._tls,
+                    ssl_handshake_timeout=float(self.cfg.header_timeout),
+                )
         except OSError:
             sock.close()  # gone before we got to it
         finally:
             self._state.connecting -= 1
             self._state.connection_gone()
+
+    def _cancel_handshakes(self) -> None:
+        for task in list(self._handshakes):
+            task.cancel()  # asyncio closes the transport; _connect's finally counts it gone
 
     def _maybe_resume_accepting(self) -> None:
         if not self._state.is_retiring:

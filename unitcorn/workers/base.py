@@ -40,6 +40,7 @@ from unitcorn.logs import (
 )
 from unitcorn.proctitle import set_title
 from unitcorn.settings.callables import no_op
+from unitcorn.settings.tls import is_tls
 from unitcorn.sockets import explicit_umask
 from unitcorn.statsd import StatsdClient
 from unitcorn.statsd import client_for as statsd_client_for
@@ -356,6 +357,7 @@ class RequestHooks:
 
 
 def wsgi_options(settings: Any) -> WSGIOptions:
+    tls = is_tls(settings)
     return WSGIOptions(
         limits=Limits(
             request_line=settings.limit_request_line,
@@ -365,10 +367,11 @@ def wsgi_options(settings: Any) -> WSGIOptions:
         keepalive=float(settings.keepalive),
         forwarded_allow_ips=frozenset(settings.forwarded_allow_ips),
         script_name=settings.root_path or "",
+        url_scheme="https" if tls else "http",
         head_timeout=float(settings.header_timeout),
         body_timeout=float(settings.body_timeout),
         send_timeout=float(settings.send_timeout),
-        sendfile=settings.sendfile,
+        sendfile=settings.sendfile and not tls,  # os.sendfile would bypass TLS
         parse=ParseOptions(
             permit_obsolete_folding=settings.permit_obsolete_folding,
             strip_header_spaces=settings.strip_header_spaces,

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from unitcorn.hooks import call_hook
+from unitcorn.tls import TLSSocket, server_tls
 from unitcorn.workers.base import Worker
 from unitcorn.wsgi import Connection
 
@@ -62,6 +63,8 @@ class GeventWorker(Worker):
         # Connections still waiting for the first byte of their first request: a retiring
         # worker closes these after a short grace, since they lose nothing by it.
         self._unused: set[Connection] = set()
+        self._tls = server_tls(self.cfg)  # None: plain HTTP
+        self._handshaking: set[Any] = set()  # greenlets still in a TLS handshake
         pool = Pool(max(1, self.cfg.worker_connections))
         servers = []
         for listener in self.listeners:
@@ -93,13 +96,22 @@ class GeventWorker(Worker):
             if time.monotonic() >= unused_until:
                 # A connection that never carried a request loses nothing by closing now.
                 gevent.killall([greenlet for conn, greenlet in self._connections.items()
-                                if conn in self._unused and not conn.has_partial_request],
-                               block=False)
+                                if conn in self._unused and not conn.has_partial_request]
+                               + list(self._handshaking), block=False)
 
     def _serve_connection(self, sock: Any, client_addr: Any) -> None:
         import gevent
 
-        connection = self.open_connection(sock, client_addr, sock.getsockname(),
+        server_addr = sock.getsockname()
+        if self._tls is not None:
+            self._handshaking.add(gevent.getcurrent())
+            try:
+                sock = self._handshake(sock)
+            finally:
+                self._handshaking.discard(gevent.getcurrent())
+            if sock is None:
+                return
+        connection = self.open_connection(sock, client_addr, server_addr,
                                           self._may_keep_alive, None)
         self._connections[connection] = gevent.getcurrent()
         self._unused.add(connection)
@@ -118,6 +130,30 @@ class GeventWorker(Worker):
             self._unused.discard(connection)
             self._connections.pop(connection, None)
             self._close(connection)
+
+    def _handshake(self, sock: Any) -> Any:
+        """The TLS handshake, in this connection's greenlet (waiting yields to the hub). The
+        wrapped socket, or None when the client failed it or took over header_timeout."""
+        from gevent import ssl as cooperative_ssl
+
+        assert self._tls is not None
+        # gevent's SSLSocket over the master's context: the standard library's cannot wrap a
+        # gevent socket once ssl is patched.
+        ssl_socket = None
+        try:
+            ssl_socket = cooperative_ssl.SSLSocket(
+                sock=sock, server_side=True, do_handshake_on_connect=False,
+                suppress_ragged_eofs=self._tls.suppress_ragged_eofs, _context=self._tls.context,
+            )
+            ssl_socket.settimeout(self.options.head_timeout)
+            ssl_socket.do_handshake()
+        except OSError as exc:  # a failed handshake, or the timeout (socket.timeout)
+            self.log.debug("tls handshake failed pid=%d: %s", os.getpid(), exc)
+            (ssl_socket or sock).close()
+            return None
+        tls_socket = TLSSocket(ssl_socket)
+        tls_socket.is_handshaken = True
+        return tls_socket
 
     def _wake_main(self) -> None:
         """Time to retire: tell the main greenlet (a full pipe already says so)."""

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from unitcorn.tls import TLSSocket, server_tls
 from unitcorn.workers.base import ACCEPT_BATCH, ACCEPT_PAUSE, Worker, accept_clients, tune_listener
 from unitcorn.wsgi import Connection
 
@@ -53,7 +54,7 @@ _MAX_EVENTS = 256
 class Client:
     """The loop's record of one connection: when it gives up on it, and why."""
 
-    __slots__ = ("conn", "deadline", "phase", "has_carried_request", "is_lingering")
+    __slots__ = ("conn", "deadline", "phase", "has_carried_request", "is_lingering", "handshake")
 
     def __init__(self, conn: Connection, deadline: float) -> None:
         self.conn = conn
@@ -66,6 +67,7 @@ class Client:
         # its first bytes, not the keep-alive interval.
         self.has_carried_request = False
         self.is_lingering = False  # shut for sending; read until the client's EOF, then closed
+        self.handshake: TLSSocket | None = None  # the TLS socket, until its handshake is done
 
 
 class ThreadWorker(Worker):
@@ -90,6 +92,7 @@ class ThreadWorker(Worker):
         self._wants_wake = False  # the loop waits for threads: a closing thread must wake it
         self._threads: list[threading.Thread] = []
         self._tasks: queue.SimpleQueue[Client | None] = queue.SimpleQueue()
+        self._tls = server_tls(self.cfg)  # None: plain HTTP
         try:
             self._watch(self.signals, self.handle_signals)
             self._watch(self.life_fd, self.master_died)
@@ -186,14 +189,23 @@ class ThreadWorker(Worker):
             self.log.error("accept failed; pausing pid=%d: %s", os.getpid(), exhausted)
             self._stop_accepting()
             self._resume_accepting_at = time.monotonic() + ACCEPT_PAUSE
-        for sock, client_addr in accepted:
+        for plain, client_addr in accepted:
+            sock: Any = plain
+            if self._tls is not None:
+                try:
+                    sock = self._tls.wrap(plain)
+                except OSError:  # reset before we got to it
+                    plain.close()
+                    continue
             # Without a pool the loop itself waits on a slow body or a slow reader: it beats.
             notify = None if self._pooled else self.notify
             conn = self.open_connection(sock, client_addr, server_addr, self._may_keep_alive, notify)
             with self._lock:
                 self._open += 1
             fd = conn.fileno()
-            self._clients[fd] = Client(conn, time.monotonic() + self._head_timeout)
+            client = self._clients[fd] = Client(conn, time.monotonic() + self._head_timeout)
+            if self._tls is not None:
+                client.handshake = sock
             self._epoll.register(fd, _ONESHOT if self._pooled else _IN)
 
     def count_request(self, *_details: Any) -> None:
@@ -206,7 +218,9 @@ class ThreadWorker(Worker):
     # -- a readable connection -----------------------------------------------------------------
 
     def _on_readable(self, client: Client) -> None:
-        if client.is_lingering:
+        if client.handshake is not None:
+            self._continue_handshake(client)
+        elif client.is_lingering:
             self._linger(client)
         elif self._pooled:
             self._dispatch(client)
@@ -234,6 +248,32 @@ class ThreadWorker(Worker):
         except OSError:
             pass  # the client went away
         self._close_or_linger(client)
+
+    def _continue_handshake(self, client: Client) -> None:
+        """One step of a TLS handshake, in the loop: never a thread's (or the loop's) wait.
+
+        Bounded like a request head: the connection's deadline (header_timeout) runs from
+        accept, and the sweep drops a client that has not finished by then.
+        """
+        assert client.handshake is not None
+        fd = client.conn.fileno()
+        try:
+            wanted = client.handshake.handshake_step()
+        except OSError as exc:  # not TLS at all, no common cipher, no client certificate...
+            self.log.debug("tls handshake failed fd=%d: %s", fd, exc)
+            self._close(client)
+            return
+        oneshot = select.EPOLLONESHOT if self._pooled else 0
+        if wanted:
+            events = select.EPOLLOUT if wanted == select.POLLOUT else select.EPOLLIN
+            self._epoll.modify(fd, events | oneshot)
+            return
+        client.handshake = None
+        if not self._pooled:  # level-triggered: stop waiting for EPOLLOUT, if it did
+            self._epoll.modify(fd, _IN)
+        # The request may have come with the handshake's last flight. (Pooled: the fd is
+        # disarmed now; _dispatch re-arms it, or a pool thread will.)
+        self._on_readable(client)
 
     def _dispatch(self, client: Client) -> None:
         """Give a connection with a complete head to a pool thread (EPOLLONESHOT disarmed it).

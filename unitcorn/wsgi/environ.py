@@ -42,6 +42,8 @@ def base_environ(client_addr: Any, server_addr: Any, options: WSGIOptions, error
         "SERVER_SOFTWARE": options.server_software,
         "SCRIPT_NAME": options.script_name.rstrip("/"),
     }
+    if options.url_scheme == "https":  # TLS terminated here (unitcorn.tls); CGI's spelling too
+        environ["HTTPS"] = "on"
     if isinstance(client_addr, tuple):
         environ["REMOTE_ADDR"] = str(client_addr[0])
         environ["REMOTE_PORT"] = str(client_addr[1])

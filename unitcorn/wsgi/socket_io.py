@@ -45,6 +45,8 @@ class ClientSocket:
     ) -> None:
         sock.setblocking(False)
         self._sock = sock
+        # A TLS socket (unitcorn.tls) has no sendmsg: every byte must go through OpenSSL.
+        self._joins_buffers = not hasattr(sock, "sendmsg")
         self._fd = sock.fileno()
         self._send_timeout = send_timeout
         self._send_deadline = 0.0  # pushed back each time SEND_PROGRESS bytes went out
@@ -147,7 +149,7 @@ class ClientSocket:
                 self.send_buffers(buffers[start : start + _MAX_BUFFERS])
             return
         total = sum(map(len, buffers))
-        if total <= JOIN_LIMIT:
+        if total <= JOIN_LIMIT or self._joins_buffers:
             self.send(b"".join(buffers))
             return
         try:

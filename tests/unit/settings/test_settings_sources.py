@@ -273,8 +273,7 @@ def test_gunicorn_only_keys_are_ignored_and_recorded(load, write) -> None:
 @pytest.mark.parametrize(
     ("key", "value", "reason"),
     [
-        ("certfile", "'/etc/ssl/site.pem'", "does not terminate TLS"),
-        ("keyfile", "'/etc/ssl/site.key'", "does not terminate TLS"),
+        ("protocol", "'uwsgi'", "speaks HTTP only"),
     ],
 )
 def test_refused_gunicorn_keys(load, write, key: str, value: str, reason: str) -> None:
