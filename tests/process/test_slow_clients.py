@@ -108,6 +108,25 @@ def test_a_client_that_does_not_read_is_dropped(start_server, worker_args) -> No
         assert received_until_closed(slow) < BIG
 
 
+def test_the_apps_own_time_is_not_the_clients_send_time(start_server, worker_args) -> None:
+    """A view that thinks longer than --send-timeout before (and between) blocks bigger than any
+    socket buffer: a client reading at full speed, through a small receive window, gets every
+    byte. (The deadline counts only the time the worker waits on the client.)"""
+    server = start_server("httpapps:echo", "--send-timeout", "1", "--timeout", "30", "--workers", "1",
+                          *worker_args)
+    block = 4 << 20
+    with socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+        client.settimeout(30)
+        client.connect(("127.0.0.1", server.port))
+        client.sendall(b"GET /pauses?1.5&%d&2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % block)
+        received = b""
+        while chunk := client.recv(1 << 16):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and len(body) == 2 * block
+
+
 def test_slow_clients_on_every_sync_worker_delay_others_by_at_most_two_deadlines(start_server) -> None:
     """Two trickling uploaders and two stalled readers against -k sync -w 2 (deadlines 2 s)."""
     deadline = 2.0

@@ -198,7 +198,7 @@ class Connection:
         started = time.monotonic()
         options = self._options
         self._body_deadline = started + options.body_timeout
-        self._client.start_sending(started)
+        self._client.start_sending()
         if self._awaits_proxy_header:
             self._take_proxy_header()
         environ = request_environ(self._base_environ, request, self._script_name, self._unix_server)
@@ -313,7 +313,7 @@ class Connection:
         # The client may still be sending (a body we refuse, a head we stopped reading): the
         # worker closes this connection lingering, so the reply is not lost to a reset.
         self.needs_lingering_close = True
-        self._client.start_sending(time.monotonic())
+        self._client.start_sending()
         # A 500 was logged with its traceback already.  A line per refused request, up to
         # REFUSALS_PER_SECOND, then one saying how many were not written (a flood of garbage
         # must not become a flood of log lines).

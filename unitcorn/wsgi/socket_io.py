@@ -49,8 +49,12 @@ class ClientSocket:
         self._joins_buffers = not hasattr(sock, "sendmsg")
         self._fd = sock.fileno()
         self._send_timeout = send_timeout
-        self._send_deadline = 0.0  # pushed back each time SEND_PROGRESS bytes went out
+        # The send deadline runs only while we wait on the client: armed when a send first
+        # blocks, pushed back each time SEND_PROGRESS bytes went out, pushed back by the time
+        # the app spent between two sends, disarmed (0) by a send that never had to wait.
+        self._send_deadline = 0.0
         self._send_credit = 0
+        self._left_at = 0.0  # when the last send that waited returned to the app
         # Called at least every notify_interval while waiting on the client: waiting on a slow
         # client within the read timeout is work, not a stuck worker (the master's heartbeat).
         self._notify = notify
@@ -110,19 +114,23 @@ class ClientSocket:
 
     # -- sending -------------------------------------------------------------------------------
 
-    def start_sending(self, now: float) -> None:
-        """A response begins: from `now` it must move SEND_PROGRESS bytes every send_timeout."""
-        self._send_deadline = now + self._send_timeout
+    def start_sending(self) -> None:
+        """A response begins: once we wait on the client, it must take SEND_PROGRESS bytes
+        every send_timeout. The time the app takes is not the client's."""
+        self._send_deadline = 0.0
         self._send_credit = 0
+        self._left_at = 0.0
 
     def send(self, data: bytes | memoryview, flags: int = 0) -> None:
         """Send all of `data`; ClientDisconnected if the client is gone or stalls too long."""
         sock = self._sock
+        waited = False
         while True:
             try:
                 sent = sock.send(data, flags)
             except BlockingIOError:
-                self.wait(select.POLLOUT, self._send_deadline)
+                self._wait_writable()
+                waited = True
                 continue
             except OSError as exc:
                 raise ClientDisconnected(f"send failed: {exc}") from exc
@@ -130,17 +138,37 @@ class ClientSocket:
             self._send_credit += sent
             if self._send_credit >= SEND_PROGRESS:
                 self._send_credit = 0
-                self._send_deadline = time.monotonic() + self._send_timeout
+                if self._send_deadline:
+                    self._send_deadline = time.monotonic() + self._send_timeout
             if sent == len(data):
+                self._back_to_the_app(waited)
                 return
             data = memoryview(data)[sent:]
+
+    def _wait_writable(self) -> None:
+        """Wait until the client takes bytes again, within the send deadline (armed here)."""
+        now = time.monotonic()
+        if not self._send_deadline:
+            self._send_deadline = now + self._send_timeout
+            self._send_credit = 0
+        elif self._left_at:
+            self._send_deadline += now - self._left_at  # the app's time, not the client's
+        self._left_at = 0.0
+        self.wait(select.POLLOUT, self._send_deadline)
+
+    def _back_to_the_app(self, waited: bool) -> None:
+        if waited:
+            self._left_at = time.monotonic()
+        else:
+            self._send_deadline = 0.0  # the client kept up: nothing to hold against it
 
     def _count_sent(self, sent: int) -> None:
         """A client that keeps accepting bytes keeps its send deadline moving; a slow one does not."""
         self._send_credit += sent
         if self._send_credit >= SEND_PROGRESS:
             self._send_credit = 0
-            self._send_deadline = time.monotonic() + self._send_timeout
+            if self._send_deadline:
+                self._send_deadline = time.monotonic() + self._send_timeout
 
     def send_buffers(self, buffers: list[bytes]) -> None:
         """Send several buffers in order with as few system calls as possible (no copying)."""
@@ -160,6 +188,7 @@ class ClientSocket:
             raise ClientDisconnected(f"send failed: {exc}") from exc
         self._count_sent(sent)
         if sent == total:
+            self._back_to_the_app(waited=False)
             return
         for buffer in buffers:
             if sent >= len(buffer):
@@ -171,11 +200,13 @@ class ClientSocket:
     def sendfile(self, fd: int, offset: int, count: int) -> int:
         """Send `count` bytes of file `fd` from `offset` with os.sendfile; return bytes sent."""
         sent = 0
+        waited = False
         while sent < count:
             try:
                 n = os.sendfile(self._fd, fd, offset + sent, count - sent)
             except BlockingIOError:
-                self.wait(select.POLLOUT, self._send_deadline)
+                self._wait_writable()
+                waited = True
                 continue
             except OSError as exc:
                 raise ClientDisconnected(f"sendfile failed: {exc}") from exc
@@ -183,6 +214,7 @@ class ClientSocket:
                 break
             sent += n
             self._count_sent(n)
+        self._back_to_the_app(waited)
         return sent
 
     # -- waiting -------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ def echo(environ, start_response):
     """/echo: the request body back; /lines: its lines counted via readline and iteration;
     /stream: three chunks from a generator (chunked framing); /sleep?SECONDS&MARKER: writes the
     file MARKER (the request is in flight), then sleeps; /refuse: 413 without reading the body;
-    /big?BYTES: that many bytes in 64 KiB blocks; anything else: the worker's pid."""
+    /big?BYTES: that many bytes in 64 KiB blocks; /pauses?SECONDS&BYTES&COUNT: COUNT blocks of
+    BYTES, the app thinking for SECONDS before each; anything else: the worker's pid."""
     path = environ["PATH_INFO"]
     body = environ["wsgi.input"]
     if path == "/echo":
@@ -45,7 +46,18 @@ def echo(environ, start_response):
                                   ("Content-Length", str(size))])
         block = b"x" * 65536
         return (block[: min(65536, size - sent)] for sent in range(0, size, 65536))
+    if path == "/pauses":
+        seconds, size, count = environ["QUERY_STRING"].split("&")
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(int(size) * int(count)))])
+        return _thinking_blocks(float(seconds), int(size), int(count))
     return _reply(start_response, str(os.getpid()).encode())
+
+
+def _thinking_blocks(seconds: float, size: int, count: int):
+    for _ in range(count):
+        time.sleep(seconds)
+        yield b"x" * size
 
 
 validated_echo = validator(echo)
