@@ -31,26 +31,30 @@ from test_systemd_contract import (
 
 pytestmark = pytest.mark.timeout(180)
 
-NAME, PORT = "uc-asgi", 9120
+# A unit and a port for each event loop (the trees have Debian's python3-uvloop).
+UNITS = {"asyncio": ("uc-asgi", 9120), "uvloop": ("uc-asgi-uvloop", 9121)}
 GRACEFUL_TIMEOUT = 5  # a retiring worker closes its WebSockets 1 s before this ends
 APPS = f"{REPO_MOUNT}/tests/system/apps"
-# The command line of a gunicorn deployment of a FastAPI app, unchanged but for the program.
-EXEC = f"""\
-    Environment=PYTHONPATH={REPO_MOUNT}:{APPS}
-    ExecStart=
-    ExecStart=/usr/bin/python3 -m unitcorn -k uvicorn.workers.UvicornWorker \\
-        -c /etc/unitcorn/{NAME}.conf.py fastapi_ws:app
-"""
-CONF = config(PORT, f"graceful_timeout = {GRACEFUL_TIMEOUT}\nproc_name = {NAME!r}\n")
+
+
+def unit_exec(name: str) -> str:
+    """The command line of a gunicorn deployment of a FastAPI app, unchanged but the program."""
+    return f"""\
+        Environment=PYTHONPATH={REPO_MOUNT}:{APPS}
+        ExecStart=
+        ExecStart=/usr/bin/python3 -m unitcorn -k uvicorn.workers.UvicornWorker \\
+            -c /etc/unitcorn/{name}.conf.py fastapi_ws:app
+    """
 
 
 class AsgiLoad:
     """apps/asgi_load.py running in the container; its events are read as they happen."""
 
-    def __init__(self, ct: Container) -> None:
+    def __init__(self, ct: Container, name: str, port: int) -> None:
         self.ct = ct
-        self.stop_file = f"{SHARED_MOUNT}/{NAME}.stop"
-        self.events_file = f"{SHARED_MOUNT}/{NAME}.events"
+        self.port = port
+        self.stop_file = f"{SHARED_MOUNT}/{name}.stop"
+        self.events_file = f"{SHARED_MOUNT}/{name}.events"
         for path in (self.stop_file, self.events_file):
             ct.host_path(path).unlink(missing_ok=True)
         self.result: dict[str, Any] = {}
@@ -60,7 +64,7 @@ class AsgiLoad:
 
     def _run(self) -> None:
         try:
-            done = self.ct.run("python3", f"{APPS}/asgi_load.py", str(PORT), self.events_file,
+            done = self.ct.run("python3", f"{APPS}/asgi_load.py", str(self.port), self.events_file,
                                self.stop_file, timeout=170)
             self.result = json.loads(done.stdout)
         except BaseException as exc:  # surfaced by events() and stop()
@@ -96,8 +100,8 @@ class AsgiLoad:
 
 
 @contextmanager
-def asgi_load(ct: Container) -> Iterator[AsgiLoad]:
-    client = AsgiLoad(ct)
+def asgi_load(ct: Container, name: str, port: int) -> Iterator[AsgiLoad]:
+    client = AsgiLoad(ct, name, port)
     try:
         client.wait_for("http-started", 1, "the first HTTP answers")
         client.wait_for("open", 4, "four WebSockets open")
@@ -107,16 +111,17 @@ def asgi_load(ct: Container) -> Iterator[AsgiLoad]:
             client.stop()
 
 
-def workers(ct: Container) -> set[str]:
+def workers(ct: Container, name: str) -> set[str]:
     """The current master's workers (during a reload, the retiring ones too)."""
-    return set(status(ct, NAME)["worker_pids"].split())
+    return set(status(ct, name)["worker_pids"].split())
 
 
-def assert_closed_for_restart(ct: Container, closes: list[dict[str, Any]], retiring: set[str]) -> None:
+def assert_closed_for_restart(ct: Container, name: str, closes: list[dict[str, Any]],
+                              retiring: set[str]) -> None:
     """Each WebSocket of the retiring workers got 1012, and only as the graceful timeout neared."""
     assert {event["code"] for event in closes} == {1012}, closes
     assert {str(event["pid"]) for event in closes} <= retiring, (closes, retiring)
-    entries = ct.journal(NAME)
+    entries = ct.journal(name)
     for event in closes:
         # The client and journald read the same CLOCK_MONOTONIC (the container has no time
         # namespace): the socket kept echoing from the worker's retirement until 1 s before its
@@ -126,37 +131,42 @@ def assert_closed_for_restart(ct: Container, closes: list[dict[str, Any]], retir
         assert GRACEFUL_TIMEOUT - 1.3 < held < GRACEFUL_TIMEOUT, (event, held)
 
 
-def test_fastapi_with_websockets_through_start_reload_upgrade_and_stop(container: Container) -> None:
+@pytest.mark.parametrize("loop", sorted(UNITS))
+def test_fastapi_with_websockets_through_start_reload_upgrade_and_stop(container: Container,
+                                                                      loop: str) -> None:
     ct = container
-    with service(ct, NAME, CONF, extra=EXEC):
-        first = show(ct, NAME)
+    name, port = UNITS[loop]
+    conf = config(port, f"graceful_timeout = {GRACEFUL_TIMEOUT}\nproc_name = {name!r}\n"
+                        f"asgi_loop = {loop!r}\n")
+    with service(ct, name, conf, extra=unit_exec(name)):
+        first = show(ct, name)
         assert (first["ActiveState"], first["SubState"]) == ("active", "running"), first
-        generation1 = workers(ct)
-        with asgi_load(ct) as load:
+        generation1 = workers(ct, name)
+        with asgi_load(ct, name, port) as load:
             assert set(load.open_on(generation1).values()) <= generation1
 
             # systemctl reload: a new generation, the same main process.
-            reload = ct.systemctl("reload", NAME, check=False, timeout=60)
+            reload = ct.systemctl("reload", name, check=False, timeout=60)
             assert reload.returncode == 0, reload.stderr
-            assert status(ct, NAME)["generation"] == "2"
-            assert show(ct, NAME) == first
-            generation2 = workers(ct) - generation1  # the old ones may still be retiring
+            assert status(ct, name)["generation"] == "2"
+            assert show(ct, name) == first
+            generation2 = workers(ct, name) - generation1  # the old ones may still be retiring
             assert len(generation2) == 2
             closes = load.wait_for("close", 4, "1012 for the first generation's WebSockets")
-            assert_closed_for_restart(ct, closes, generation1)
+            assert_closed_for_restart(ct, name, closes, generation1)
             ct.wait_for(lambda: load.open_on(generation2), 20, "WebSockets on generation 2")
 
             # A USR2 upgrade: a new master takes over as MainPID.
-            ct.systemctl("kill", "-s", "USR2", "--kill-whom=main", NAME)
-            ct.wait_for(lambda: show(ct, NAME)["MainPID"] != first["MainPID"], 30, "MainPID to move")
+            ct.systemctl("kill", "-s", "USR2", "--kill-whom=main", name)
+            ct.wait_for(lambda: show(ct, name)["MainPID"] != first["MainPID"], 30, "MainPID to move")
             ct.wait_for(lambda: not is_alive(ct, first["MainPID"]), 30, "the old master to exit")
-            upgraded = show(ct, NAME)
+            upgraded = show(ct, name)
             assert (upgraded["ActiveState"], upgraded["SubState"], upgraded["NRestarts"]) == \
                 ("active", "running", "0"), upgraded
-            generation3 = workers(ct)
+            generation3 = workers(ct, name)
             assert generation3.isdisjoint(generation2) and len(generation3) == 2
             closes = load.wait_for("close", 8, "1012 for the second generation's WebSockets")[4:]
-            assert_closed_for_restart(ct, closes, generation2)
+            assert_closed_for_restart(ct, name, closes, generation2)
             ct.wait_for(lambda: load.open_on(generation3), 20, "WebSockets on the new master's")
             result = load.stop()
 
@@ -169,22 +179,24 @@ def test_fastapi_with_websockets_through_start_reload_upgrade_and_stop(container
             assert generation & set(http["pids"]), (http["pids"], generation)
         assert ws["failures"] == [] and ws["opens"] == 12 and ws["echoes"] > 0, ws
 
-        entries = ct.journal(NAME)
+        entries = ct.journal(name)
         text = "\n".join(messages(entries))
         assert entries[index_of(entries, "Using worker: asgi")]["_PID"] == first["MainPID"]
-        reloaded = index_of(entries, f"Reloaded {NAME}.service", **job_done(f"{NAME}.service", "reload"))
+        for pid in generation1 | generation2 | generation3:
+            assert index_of(entries, f"asgi worker pid={pid} loop={loop}") >= 0
+        reloaded = index_of(entries, f"Reloaded {name}.service", **job_done(f"{name}.service", "reload"))
         assert index_of(entries, "reload complete generation=2") < reloaded
         assert "reception only permitted for main PID" not in text
 
         # systemctl stop: a clean exit, and nothing of the service left running.
         processes = {upgraded["MainPID"], *generation3}
-        ct.systemctl("stop", NAME, timeout=60)
-        stopped = show(ct, NAME)
+        ct.systemctl("stop", name, timeout=60)
+        stopped = show(ct, name)
         assert (stopped["ActiveState"], stopped["Result"], stopped["ExecMainStatus"], stopped["MainPID"]) \
             == ("inactive", "success", "0", "0"), stopped
         assert not [pid for pid in processes if is_alive(ct, pid)]
-        assert ct.run("pgrep", "-f", NAME, check=False).stdout == ""
-        entries = ct.journal(NAME)
+        assert ct.run("pgrep", "-f", name, check=False).stdout == ""
+        entries = ct.journal(name)
         assert index_of(entries, "Shutting down: Master", _PID=upgraded["MainPID"]) < \
-            index_of(entries, f"Stopped {NAME}.service", _PID="1")
+            index_of(entries, f"Stopped {name}.service", _PID="1")
         assert "SIGKILL" not in "\n".join(messages(entries))
