@@ -9,8 +9,10 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
+import os
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -230,6 +232,20 @@ def test_signals_to_a_worker(start_server, tmp_path: Path) -> None:
     exits(worker, signal.SIGABRT, 1)
     assert _noted(record) == [f"worker_int {quit_idle}", f"worker_int {interrupted}",
                               f"worker_abort {aborted}"]
+
+
+def test_terms_until_it_is_gone_still_end_in_a_clean_exit(start_server) -> None:
+    """TERM after TERM (an impatient operator's `kill` loop) until the worker is gone: it
+    retires once and exits 0, never "killed by SIGTERM"."""
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1")
+    (worker,) = server.workers()
+    while is_alive(worker):
+        try:
+            os.kill(worker, signal.SIGTERM)
+        except ProcessLookupError:
+            break
+        time.sleep(0.001)
+    server.wait_for_log(rf"worker exited pid={worker} code=0 reason=normal\b")
 
 
 def _ignore_errors(function, args=(), kwargs=None) -> None:

@@ -107,6 +107,10 @@ class AsgiWorker(Worker):
             for connection in list(state.connections if state else ()):
                 connection.abort()
             self._loop.close()
+            # Closing the loop put TERM and USR1 back to their defaults: a late TERM must not
+            # kill a worker that is already leaving (its exit status would say "killed").
+            for signum in (signal.SIGTERM, signal.SIGUSR1):
+                signal.signal(signum, signal.SIG_IGN)
 
     async def _serve(self) -> None:
         loop = self._loop
