@@ -551,11 +551,12 @@ class _Cycle:
             self._send_deadline = time.monotonic() + self._conn._options.send_timeout
 
 
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
+
+
 def _reason(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    """The status line's reason phrase (a dict look-up: HTTPStatus(n) costs ~0.3 µs, twice a response)."""
+    return _REASONS.get(status, "")
 
 
 def _address(value: Any) -> Any:
