@@ -4,7 +4,8 @@ Not a test: numbers depend on the machine.  Run on a quiet machine (check `uptim
 
     python bench/run.py            # 3 rounds x 5 s per cell
     python bench/run.py --quick    # 1 round x 2 s per cell, to check that everything works
-    python bench/run.py --asgi     # the asgi worker against uvicorn (-w 2), ASGI twins of the apps
+    python bench/run.py --asgi     # the asgi worker (on uvloop and on asyncio) against uvicorn,
+                                   # gunicorn + UvicornWorker and granian, ASGI twins of the apps
 
 Placement: wrk runs pinned to CPU 0 (`taskset -c 0`); the servers (master + 2 workers each) are
 not pinned, so on a 2-core machine the workers get core 1 plus whatever wrk leaves of core 0 —
@@ -40,7 +41,7 @@ class Server:
     name: str
     command: tuple[str, ...]  # the address and the app are appended
     is_baseline: bool  # what unitcorn is compared with: gunicorn (WSGI) or uvicorn (ASGI)
-    binds_like_uvicorn: bool = False  # --host/--port instead of -b HOST:PORT
+    binds_like_uvicorn: bool = False  # --host/--port instead of -b HOST:PORT (granian too)
 
 
 SERVERS = [
@@ -50,9 +51,16 @@ SERVERS = [
     Server("unitcorn gthread-1", ("-m", "unitcorn", "-w", "2", "-k", "gthread", "--threads", "1"), False),
     Server("unitcorn gthread-4", ("-m", "unitcorn", "-w", "2", "-k", "gthread", "--threads", "4"), False),
 ]
+# Each as its plain pip install runs it: loop "auto" picks uvloop wherever it is installed
+# (uvicorn, granian, unitcorn alike); `unitcorn asgi asyncio` shows what uvloop is worth.
 ASGI_SERVERS = [
     Server("uvicorn", ("-m", "uvicorn", "--workers", "2", "--no-access-log"), True, True),
+    Server("gunicorn UvicornWorker",
+           ("-m", "gunicorn", "-w", "2", "-k", "uvicorn.workers.UvicornWorker"), True),
+    Server("granian", ("-m", "granian", "--interface", "asgi", "--workers", "2"), True, True),
     Server("unitcorn asgi", ("-m", "unitcorn", "-w", "2", "-k", "asgi"), False),
+    Server("unitcorn asgi asyncio", ("-m", "unitcorn", "-w", "2", "-k", "asgi", "--asgi-loop", "asyncio"),
+           False),
 ]
 
 
@@ -181,7 +189,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s per cell")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
-    parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument("--only", default="",
+                        help="run scenarios whose name contains this (comma-separated: any of these)")
     parser.add_argument("--servers", default="", help="comma-separated substrings of server names")
     parser.add_argument("--asgi", action="store_true",
                         help="unitcorn's asgi worker against uvicorn, on the apps' ASGI twins")
@@ -190,7 +199,7 @@ def main() -> int:
     candidates = ASGI_SERVERS if args.asgi else SERVERS
     suffix = "_asgi" if args.asgi else ""
     servers = [s for s in candidates if not args.servers or any(p in s.name for p in args.servers.split(","))]
-    scenarios = [s for s in SCENARIOS if args.only in s.name]
+    scenarios = [s for s in SCENARIOS if any(part in s.name for part in args.only.split(","))]
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "unitcorn-bench"
     log_dir.mkdir(exist_ok=True)
     print(f"load average before: {os.getloadavg()[0]:.2f}; cpus: {os.cpu_count()}; "
@@ -229,7 +238,7 @@ def print_scenario(scenario: Scenario, servers: list[Server], table: dict[tuple[
     if scenario.against == "sync":
         baselines = [name for name in baselines if name.endswith("sync")] or baselines
     base = max((table[scenario.name, name] for name in baselines), key=lambda r: r.rps, default=None)
-    versus = "uvicorn" if any(s.binds_like_uvicorn for s in servers) else "gunicorn"
+    versus = "the fastest other" if any(s in ASGI_SERVERS for s in servers) else "gunicorn"
     target = ""
     if scenario.target and versus == "gunicorn":
         target = f" (target >= {scenario.target:g}x gunicorn {scenario.against})"

@@ -1,18 +1,25 @@
-"""The asgi worker on a real server: HTTP/1.1, lifespan, the closing rules, a Starlette app."""
+"""The asgi worker on a real server: HTTP/1.1, lifespan, the closing rules, a Starlette app.
+
+Every test runs on both event loops: asyncio's and uvloop's (skipped when uvloop is not
+installed; the test extra installs it).
+"""
 
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
+import os
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 import requests
-from harness import wait_for
+from harness import is_alive, wait_for
 from http_wire import Wire
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
@@ -20,6 +27,22 @@ from websockets.sync.client import connect as ws_connect
 pytestmark = pytest.mark.timeout(60)
 
 ASGI = ("-k", "asgi")
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def event_loop_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which loop the servers of this test run on (through the environment, as an operator's
+    UNITCORN_CMD_ARGS would: every start_server() of the test inherits it)."""
+    if request.param == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        pytest.skip("uvloop is not installed (pip install 'unitcorn[uvloop]')")
+    monkeypatch.setenv("UNITCORN_CMD_ARGS", f"--asgi-loop {request.param}")
+    return request.param
+
+
+def test_the_worker_runs_the_loop_asked_for(start_server, event_loop_kind: str) -> None:
+    server = start_server("asgiapps:echo", *ASGI)
+    (worker,) = server.workers()
+    server.wait_for_log(rf"asgi worker pid={worker} loop={event_loop_kind}\b")
 
 
 def test_keep_alive_pipelining_chunked_and_head(start_server) -> None:
@@ -133,13 +156,103 @@ def test_a_refused_upload_still_receives_its_answer(start_server) -> None:
         connection.close()
 
 
-def test_a_blocked_event_loop_is_a_late_heartbeat(start_server) -> None:
-    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--timeout", "2")
+# Hooks that note which ran, in which worker, for the signal tests.
+NOTE_HOOKS = """
+def _note(what, worker):
+    with open({record!r}, "a") as out:
+        out.write(f"{{what}} {{worker.pid}}\\n")
+def worker_int(worker):
+    _note("worker_int", worker)
+def worker_abort(worker):
+    _note("worker_abort", worker)
+"""
+
+
+def _noted(record: Path) -> list[str]:
+    return record.read_text().splitlines() if record.exists() else []
+
+
+def test_a_blocked_event_loop_is_a_late_heartbeat(start_server, tmp_path: Path) -> None:
+    """ABRT interrupts the app that blocks the loop: worker_abort runs, exit 1, a replacement."""
+    record = tmp_path / "hooks"
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--timeout", "2",
+                          config=NOTE_HOOKS.format(record=str(record)))
     (worker,) = server.workers()
     with pytest.raises((requests.ConnectionError, requests.ReadTimeout)):
         requests.get(f"http://127.0.0.1:{server.port}/block?30", timeout=15)
     server.wait_for_log(rf"WORKER TIMEOUT.*{worker}|{worker}.*WORKER TIMEOUT")
+    server.wait_for_log(rf"worker exited pid={worker} code=1\b")
+    assert _noted(record) == [f"worker_abort {worker}"]
     server.wait_for_workers(lambda pids: len(pids) == 1 and worker not in pids, "a replacement")
+
+
+def test_signals_to_a_worker(start_server, tmp_path: Path) -> None:
+    """HUP is ignored; USR1 reopens the log; TERM retires (lifespan shutdown, exit 0); QUIT and
+    INT exit now, idle or with the app blocking the loop (worker_int); ABRT exits 1
+    (worker_abort). Each worker the master replaces boots on the same loop."""
+    record, marker, access = tmp_path / "hooks", tmp_path / "shutdown", tmp_path / "access.log"
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--access-logfile", str(access),
+                          config=NOTE_HOOKS.format(record=str(record)),
+                          env={"ASGI_SHUTDOWN_MARKER": str(marker)})
+
+    def replaced(old: int) -> int:
+        (new,) = server.wait_for_workers(lambda pids: len(pids) == 1 and old not in pids,
+                                         f"a replacement for {old}")
+        server.wait_for_log(rf"Booting worker with pid: {new}\b")  # booted: its handlers are set
+        return new
+
+    def exits(worker: int, signum: int, code: int) -> int:
+        server.signal(signum, worker)
+        server.wait_for_log(rf"worker exited pid={worker} code={code}\b")
+        return replaced(worker)
+
+    (worker,) = server.workers()
+    server.signal(signal.SIGHUP, worker)
+    access.rename(tmp_path / "access.log.1")
+    server.signal(signal.SIGUSR1, worker)
+    wait_for(access.exists, 10, "USR1 to reopen the access log")
+    assert server.get("/")[1] == str(worker) and is_alive(worker)
+
+    terminated = worker
+    worker = exits(worker, signal.SIGTERM, 0)
+    assert marker.read_text() == f"shutdown {terminated}\n"
+    quit_idle = worker
+    worker = exits(worker, signal.SIGQUIT, 0)
+
+    blocked = threading.Thread(target=_ignore_errors, args=(requests.get, (
+        f"http://127.0.0.1:{server.port}/block?10",), {"timeout": 20}))
+    blocked.start()
+    wait_for(lambda: "nanosleep" in Path(f"/proc/{worker}/wchan").read_text(), 10,
+             "the app to block the loop")
+    interrupted = worker
+    worker = exits(worker, signal.SIGINT, 0)
+    blocked.join(timeout=20)
+
+    aborted = worker
+    exits(worker, signal.SIGABRT, 1)
+    assert _noted(record) == [f"worker_int {quit_idle}", f"worker_int {interrupted}",
+                              f"worker_abort {aborted}"]
+
+
+def test_terms_until_it_is_gone_still_end_in_a_clean_exit(start_server) -> None:
+    """TERM after TERM (an impatient operator's `kill` loop) until the worker is gone: it
+    retires once and exits 0, never "killed by SIGTERM"."""
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1")
+    (worker,) = server.workers()
+    while is_alive(worker):
+        try:
+            os.kill(worker, signal.SIGTERM)
+        except ProcessLookupError:
+            break
+        time.sleep(0.001)
+    server.wait_for_log(rf"worker exited pid={worker} code=0 reason=normal\b")
+
+
+def _ignore_errors(function, args=(), kwargs=None) -> None:
+    try:
+        function(*args, **(kwargs or {}))
+    except Exception:
+        pass
 
 
 def test_starlette_app_with_httpx(start_server) -> None:

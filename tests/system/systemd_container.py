@@ -48,6 +48,12 @@ PACKAGES = (
     "python3-systemd",
     "python3-setproctitle",
     "python3-sdnotify",
+    # The asgi worker's WebSockets (wsproto) and faster loop (uvloop), and what the asgi system
+    # test serves (FastAPI) and drives it with (the websockets client).
+    "python3-wsproto",
+    "python3-uvloop",
+    "python3-fastapi",
+    "python3-websockets",
     "curl",
     "procps",
     "iproute2",

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from unitcorn.http.errors import HTTPError
@@ -92,8 +92,8 @@ class HTTPConnection(asyncio.Protocol):
     # -- transport events ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports have asyncio.Transport's methods without deriving from it.
+        self._transport = cast(asyncio.Transport, transport)
         self._state.connections.add(self)
         peer = transport.get_extra_info("peername")
         options, parse = self._options, self._options.parse
@@ -551,11 +551,12 @@ class _Cycle:
             self._send_deadline = time.monotonic() + self._conn._options.send_timeout
 
 
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
+
+
 def _reason(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    """The status line's reason phrase (a dict look-up: HTTPStatus(n) costs ~0.3 µs, twice a response)."""
+    return _REASONS.get(status, "")
 
 
 def _address(value: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from unitcorn.accesslog import DEFAULT_ACCESS_LOG_FORMAT
 from unitcorn.settings import convert as c
 from unitcorn.settings.callables import default_ssl_context, no_op, to_hook
@@ -17,6 +19,27 @@ def _hook(name: str, params: tuple[str, ...], help: str) -> Setting:
         help=help,
         hook_params=params,
     )
+
+
+# -- the asgi worker's event loop (gunicorn 27's asgi_loop; uvicorn calls it --loop) --
+ASGI_LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def _to_asgi_loop(value: object) -> str:
+    loop = c.to_text(value).strip().lower()
+    if loop not in ASGI_LOOPS:
+        raise ValueError(f"must be one of {', '.join(ASGI_LOOPS)}")
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ValueError("uvloop is not installed (pip install 'unitcorn[uvloop]')")
+    return loop
+
+
+_ASGI_LOOP = Setting(
+    name="asgi_loop", section="Worker Processes", default="auto", convert=_to_asgi_loop,
+    flags=("--asgi-loop",), metavar="STRING",
+    help="The asgi worker's event loop: auto (uvloop when it is installed, else asyncio), "
+    "asyncio, or uvloop (which must be installed: the `uvloop` extra).",
+)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -84,6 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
         convert=c.to_int(1), flags=("--worker-connections",), metavar="INT",
         help="The most simultaneous connections one worker holds (every worker class).",
     ),
+    _ASGI_LOOP,
     Setting(
         name="max_requests", section="Worker Processes", default=0, convert=c.to_int(0),
         flags=("--max-requests",), metavar="INT",
@@ -541,7 +565,7 @@ SETTINGS: tuple[Setting, ...] = (
 # Why an ignored setting changes nothing here; shared by the settings that share a reason.
 _NOT_YET = "not implemented yet"
 _HTTP2 = "unitcorn speaks HTTP/1.0 and HTTP/1.1 only"
-_ASGI = ("not implemented yet; the asgi worker uses asyncio, lifespan auto and a 16 MiB "
+_ASGI = ("not implemented yet; the asgi worker uses lifespan auto and a 16 MiB "
          "WebSocket message limit (docs/asgi.md)")
 _DIRTY = "unitcorn has no dirty arbiters (gunicorn 27's separate pool for long-running tasks)"
 _LOCALHOST = "127.0.0.1,::1"
@@ -609,7 +633,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
         "http2_max_header_list_size", ("--http2-max-header-list-size",), metavar="INT",
         default=65536, why=_HTTP2,
     ),
-    IgnoredSetting("asgi_loop", ("--asgi-loop",), metavar="STRING", default="auto", why=_ASGI),
     IgnoredSetting(
         "asgi_lifespan", ("--asgi-lifespan",), metavar="STRING", default="auto", why=_ASGI,
     ),

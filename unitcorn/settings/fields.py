@@ -28,6 +28,7 @@ class SettingFields:
     worker_class: str
     threads: int
     worker_connections: int
+    asgi_loop: str
     max_requests: int
     max_requests_jitter: int
     timeout: int

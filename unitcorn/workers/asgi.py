@@ -1,4 +1,4 @@
-"""The asgi worker: one asyncio event loop serves ASGI 3 apps (FastAPI, Starlette, Django async).
+"""The asgi worker: one event loop (uvloop's or asyncio's) serves ASGI 3 apps (FastAPI, Starlette, Django).
 
 The same master contract as the WSGI workers: it boots (the app's lifespan startup runs before
 the worker reports booted; `lifespan.startup.failed` is a boot failure, exit 3), beats from a
@@ -7,38 +7,111 @@ and retires on TERM or after max_requests without costing a kept-alive client it
 it stops accepting, answers what arrives with `Connection: close`, lets idle connections run out
 their keep-alive interval, runs the lifespan shutdown and exits.  The HTTP side is
 `unitcorn.asgi.http`, over the same sans-IO parser as the WSGI workers.
+
+The loop is uvloop's when it is installed (`asgi_loop = auto`, the default) or demanded
+(`uvloop`), else asyncio's. Signals work the same on both, which is why they are not the base
+worker's: uvloop takes the process's wakeup fd while it runs, so the base worker's signal queue
+would hear nothing. TERM and USR1 are the loop's signal handlers (`add_signal_handler`); INT, QUIT
+and ABRT raise where the main thread is — in the loop's wait, or in app code that blocks the loop
+(a missed heartbeat's ABRT) — as a SystemExit, the one exception both loops let out of a task or
+a callback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import signal
 import socket
-from typing import Any
+from typing import Any, NoReturn
 
 from unitcorn.asgi.http import HTTPConnection, ServerState
 from unitcorn.asgi.lifespan import Lifespan
-from unitcorn.logs import access_enabled
+from unitcorn.logs import access_enabled, reopen_logs
 from unitcorn.settings.callables import no_op
 from unitcorn.settings.tls import server_context
-from unitcorn.workers.base import ACCEPT_BATCH, ACCEPT_PAUSE, Worker, accept_clients
+from unitcorn.workers.base import (
+    ACCEPT_BATCH,
+    ACCEPT_PAUSE,
+    Aborted,
+    QuickExit,
+    Worker,
+    accept_clients,
+)
+
+
+def new_event_loop(choice: str) -> tuple[asyncio.AbstractEventLoop, str]:
+    """The loop `asgi_loop` asks for, and its name: uvloop's when it is installed (`auto`) or
+    demanded (`uvloop`; the setting has checked that it is installed), else asyncio's."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop(), "uvloop"
+    return asyncio.new_event_loop(), "asyncio"
+
+
+class _LoopExit(SystemExit):
+    """INT, QUIT or ABRT on its way out of the loop; serve() raises `then` in its place."""
+
+    def __init__(self, then: type[BaseException]) -> None:
+        super().__init__()
+        self.then = then
 
 
 class AsgiWorker(Worker):
+    _retired: asyncio.Future[None] | None = None
+
     def prepare_to_serve(self) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop, loop_name = new_event_loop(self.cfg.asgi_loop)
         asyncio.set_event_loop(self._loop)
+        self._listen_for_signals()
+        self.log.info("asgi worker pid=%d loop=%s", os.getpid(), loop_name)
         self._lifespan = Lifespan(self.wsgi)
-        self._loop.run_until_complete(self._lifespan.startup())
+        self._run_until_complete(self._lifespan.startup())
+
+    def _listen_for_signals(self) -> None:
+        for signum, then in ((signal.SIGINT, QuickExit), (signal.SIGQUIT, QuickExit),
+                             (signal.SIGABRT, Aborted)):
+            signal.signal(signum, functools.partial(self._exit_now, then))
+        for signum in (signal.SIGTERM, signal.SIGUSR1):
+            self._loop.add_signal_handler(signum, self._on_signal, signum)
+
+    def _exit_now(self, then: type[BaseException], signum: int, frame: Any) -> NoReturn:
+        """INT, QUIT, ABRT. Outside the loop (between its runs at boot) the base worker's own
+        exception is what run() expects; inside, only a SystemExit gets out."""
+        if self._loop.is_running():
+            raise _LoopExit(then)
+        raise then()
+
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGUSR1:
+            reopen_logs()
+        else:  # TERM
+            self._retire()
+
+    def _run_until_complete(self, work: Any) -> None:
+        try:
+            self._loop.run_until_complete(work)
+        except _LoopExit as leaving:
+            raise leaving.then() from None
 
     def serve(self) -> None:
         try:
-            self._loop.run_until_complete(self._serve())
+            self._run_until_complete(self._serve())
         finally:  # INT/QUIT, or the graceful end: whatever is still open goes now
             state = getattr(self, "_state", None)
             for connection in list(state.connections if state else ()):
                 connection.abort()
             self._loop.close()
+            # Closing the loop put TERM and USR1 back to their defaults: a late TERM must not
+            # kill a worker that is already leaving (its exit status would say "killed").
+            for signum in (signal.SIGTERM, signal.SIGUSR1):
+                signal.signal(signum, signal.SIG_IGN)
 
     async def _serve(self) -> None:
         loop = self._loop
@@ -57,7 +130,12 @@ class AsgiWorker(Worker):
         self._tls = server_context(self.cfg)  # None: plain HTTP
         self._handshakes: set[asyncio.Task[None]] = set()  # TLS clients not yet connected
         self._retired = loop.create_future()
-        loop.add_reader(self.signals.fileno() if self.signals else -1, self.handle_signals)
+        # A TERM or USR1 that came before the loop's handlers were in place (or, with uvloop,
+        # while the loop was not running: it hands the wakeup fd back then) is in the base
+        # worker's queue.
+        self.handle_signals()
+        if not self.alive:  # TERM during boot (or the lifespan startup)
+            self._retire()
         loop.add_reader(self.life_fd, self.master_died)
         self._beat()
         self._start_accepting()
@@ -151,16 +229,12 @@ class AsgiWorker(Worker):
         self.notify()
         self._loop.call_later(self.beat_interval, self._beat)
 
-    def handle_signals(self) -> None:
-        super().handle_signals()
-        if not self.alive:
-            self._retire()
-
     def master_died(self) -> None:
         super().master_died()
         self._retire()
 
     def _retire(self) -> None:
+        """Stop serving gracefully; before _serve() has begun, it retires as soon as it does."""
         self.alive = False
-        if not self._retired.done():
+        if self._retired is not None and not self._retired.done():
             self._retired.set_result(None)
