@@ -29,9 +29,10 @@ RULES = [
     # (folder, forbidden import prefixes, why)
     ("http", ("unitcorn.",), "the HTTP parser is sans-IO and standard library only"),
     ("arbiter", ("unitcorn.http", "unitcorn.wsgi"), "the master never speaks HTTP"),
-    ("workers", ("unitcorn.arbiter.master", "unitcorn.arbiter.control",
-                 "unitcorn.arbiter.reexec", "unitcorn.arbiter.systemd_plugin"),
-     "workers never import the master's loop"),
+    ("workers", ("unitcorn.arbiter",),
+     "workers never import the master: what both need lives in unitcorn/process/"),
+    ("process", ("unitcorn.",),
+     "the layer below the master, the workers and cli.py imports nothing else from unitcorn"),
     ("settings", ("unitcorn.arbiter", "unitcorn.workers", "unitcorn.http", "unitcorn.wsgi"),
      "settings are data; they know nothing of processes"),
 ]
@@ -52,3 +53,14 @@ def test_the_rules_see_a_violation(tmp_path: Path) -> None:
     sample = tmp_path / "bad.py"
     sample.write_text("from unitcorn.wsgi import Connection\nimport unitcorn.http.parser\n")
     assert {"unitcorn.wsgi", "unitcorn.http.parser"} <= imports_of(sample)
+
+
+def test_only_the_cli_imports_the_master() -> None:
+    """The arbiter sits just below cli.py: nothing else reaches up into it."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = path.relative_to(PACKAGE.parent)
+        if module.parts[1] == "arbiter" or module == Path("unitcorn/cli.py"):
+            continue
+        offenders += [f"{module} imports {n}" for n in imports_of(path) if n.startswith("unitcorn.arbiter")]
+    assert offenders == []

@@ -12,9 +12,7 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-# Exit codes a worker uses to tell the master it cannot work at all (gunicorn's numbers).
-WORKER_BOOT_ERROR = 3
-APP_LOAD_ERROR = 4
+from unitcorn.process.exit_codes import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 
 
 class Command(enum.Enum):
@@ -54,12 +52,12 @@ def command_for_signal(signum: int, *, is_daemon: bool) -> Command:
     return command
 
 
-def reexec_refusal(reexec_pid: int, master_pid: int) -> str | None:
+def reexec_refusal(new_master_pid: int, old_master_pid: int) -> str | None:
     """Why USR2 must be ignored now, or None if a new master may be started."""
-    if reexec_pid:
-        return f"an upgraded master is already running pid={reexec_pid}"
-    if master_pid:
-        return f"this master is itself an upgrade and its old master is alive pid={master_pid}"
+    if new_master_pid:
+        return f"an upgraded master is already running pid={new_master_pid}"
+    if old_master_pid:
+        return f"this master is itself an upgrade and its old master is alive pid={old_master_pid}"
     return None
 
 

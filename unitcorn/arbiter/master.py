@@ -24,15 +24,15 @@ from unitcorn.arbiter.code_watcher import CodeWatcher
 from unitcorn.arbiter.control import ControlServer
 from unitcorn.arbiter.decisions import Command, WorkerHandle
 from unitcorn.arbiter.descriptors import close_all_but, worker_descriptors
-from unitcorn.arbiter.heartbeat import BoardFull, HeartbeatBoard
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
 from unitcorn.arbiter.reload import Reloader, check_worker_bounds
-from unitcorn.arbiter.signals import SignalQueue, fork_with_signals_blocked
 from unitcorn.arbiter.statsd_plugin import WorkerCountGauge
 from unitcorn.arbiter.upgrade import Upgrader
 from unitcorn.hooks import call_hook
 from unitcorn.logs import ERROR_LOGGER, reopen_logs, set_log_context
 from unitcorn.pidfile import remove_pidfile, write_pidfile
+from unitcorn.process.heartbeat import BoardFull, HeartbeatBoard
+from unitcorn.process.signals import SignalQueue, fork_with_signals_blocked
 from unitcorn.proctitle import set_title
 from unitcorn.sockets import Listener, explicit_umask, open_listeners
 from unitcorn.workers import worker_class_for
@@ -54,7 +54,7 @@ class Master:
         inherited: list[Listener],
         *,
         start_cwd: str,
-        master_pid: int = 0,
+        old_master_pid: int = 0,
         upgrade_link: socket.socket | None = None,
         lifecycle: Lifecycle | None = None,
     ) -> None:
@@ -68,19 +68,19 @@ class Master:
         # Sockets handed over by systemd or by the master we upgrade from; binds reuse them.
         self.inherited = inherited
         self.listeners: list[Listener] = []
-        self.master_pid = master_pid
+        self.old_master_pid = old_master_pid
         path = None if settings.control_socket_disable else settings.control_socket
         self.control = ControlServer(path, settings.control_socket_mode) if path else None
         # Plug-ins: systemd (given), the control socket, the statsd workers gauge, --reload.
         watcher = CodeWatcher(settings) if settings.reload else None
         plugins = (lifecycle, self.control, WorkerCountGauge(), watcher)
         self.lifecycle = Lifecycles(*(m for m in plugins if m is not None))
-        self.pid = os.getpid()
+        self.own_pid = os.getpid()
         self.log = logging.getLogger(ERROR_LOGGER)
         self.workers: dict[int, WorkerHandle] = {}
         self.generation = 1
         self.num_workers = settings.workers
-        self.reexec_pid = 0
+        self.new_master_pid = 0
         self.app: Any = None
         self.exit_code = 0
         self.is_ready = False
@@ -131,8 +131,22 @@ class Master:
         return self._worker_age
 
     @property
+    def pid(self) -> int:
+        return self.own_pid
+
+    @property
+    def master_pid(self) -> int:
+        """The old master's pid while this master is the new one of an upgrade, else 0."""
+        return self.old_master_pid
+
+    @property
+    def reexec_pid(self) -> int:
+        """The new master's pid while an upgrade started here runs, else 0."""
+        return self.new_master_pid
+
+    @property
     def master_name(self) -> str:
-        return "Master.2" if self.master_pid else "Master"
+        return "Master.2" if self.old_master_pid else "Master"
 
     # ---- start and the loop -------------------------------------------------------------
 
@@ -200,7 +214,7 @@ class Master:
         try:
             action()
         except Exception:
-            if os.getpid() != self.pid:
+            if os.getpid() != self.own_pid:
                 # A forked child whose entry function leaked an exception must never run the
                 # master's loop (its own paths end in os._exit; this is the backstop).
                 os._exit(1)
@@ -363,7 +377,7 @@ class Master:
         self._worker_age += 1
         worker = worker_class_for(self.settings)(
             age=self._worker_age,
-            ppid=self.pid,
+            ppid=self.own_pid,
             listeners=self.listeners,
             settings=self.settings,
             app=self.app,
@@ -465,8 +479,8 @@ class Master:
                 return
             if pid == 0:
                 return
-            if pid == self.reexec_pid:
-                self.reexec_pid = 0
+            if pid == self.new_master_pid:
+                self.new_master_pid = 0
                 info = decisions.classify_exit(status)
                 self.log.info("upgraded master exited pid=%d reason=%s", pid, info.reason)
                 self.upgrader.new_master_exited(info)
@@ -538,12 +552,12 @@ class Master:
 
     def may_unlink_sockets(self) -> bool:
         """A unix socket file stays when another master (old or new) still serves on it."""
-        return self.reexec_pid == 0 and self.master_pid == 0
+        return self.new_master_pid == 0 and self.old_master_pid == 0
 
     def _finish(self) -> None:
         self.log.info("Shutting down: Master")
         if self._pidfile_path:
-            remove_pidfile(self._pidfile_path, self.pid)
+            remove_pidfile(self._pidfile_path, self.own_pid)
         call_hook(self.settings, "on_exit", self)
         if self.control is not None:
             self.control.close(unlink=self.may_unlink_sockets())
@@ -576,14 +590,14 @@ class Master:
 
     def status(self) -> dict[str, object]:
         return {
-            "pid": self.pid,
+            "pid": self.own_pid,
             "workers": f"{self.booted_workers()}/{self.num_workers} booted",
             "worker_pids": " ".join(str(p) for p in sorted(self.workers)),
             "generation": self.generation,
             "reloading": self.is_reloading,
             "requests_served": self.requests_served(),
             "listeners": " ".join(str(lst) for lst in self.listeners),
-            "upgrade_child": self.reexec_pid or "-",
+            "upgrade_child": self.new_master_pid or "-",
         }
 
     # ---- small effects ------------------------------------------------------------------
@@ -595,15 +609,15 @@ class Master:
         is logged and the server serves on: the reload itself did not fail.
         """
         path = self.settings.pidfile
-        if path and self.master_pid:
+        if path and self.old_master_pid:
             path = f"{path}.2"
         if self._pidfile_path and self._pidfile_path != path:
-            remove_pidfile(self._pidfile_path, self.pid)
+            remove_pidfile(self._pidfile_path, self.own_pid)
         self._pidfile_path = path or None
         if not self._pidfile_path:
             return
         try:
-            write_pidfile(self._pidfile_path, self.pid)
+            write_pidfile(self._pidfile_path, self.own_pid)
         except OSError as exc:
             if is_starting:
                 raise

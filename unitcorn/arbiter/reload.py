@@ -5,15 +5,14 @@ Mixed into `Master` (master.py); this file is where "what happens on SIGHUP" liv
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from unitcorn.app import AppLoadError, load_app, purge_app_modules
 from unitcorn.hooks import call_hook
 from unitcorn.logs import configure_logging, set_log_context
+from unitcorn.process.environment import apply_environment
 from unitcorn.settings import ConfigError, UsageError, load_settings
 from unitcorn.sockets import BindError, Listener, explicit_umask, open_listeners
 
@@ -150,19 +149,6 @@ class Reloader:
             self.is_requested_again = False
             self.reload()
 
-
-
-def apply_environment(original: Mapping[str, str], settings: Any) -> None:
-    """Make the process environment the original one plus this configuration's --env, and
-    enter its chdir: at start, and again on every reload (or its revert)."""
-    if os.environ != original:
-        # Only when it differs: clearing rebuilds the C environ, and setproctitle (on its first
-        # use) needs the block the kernel laid out after argv to still be in place.
-        os.environ.clear()
-        os.environ.update(original)
-    os.environ.update(settings.env)
-    if settings.chdir:
-        os.chdir(settings.chdir)
 
 
 def check_worker_bounds(settings: Any, board_capacity: int | None = None) -> None:

@@ -12,6 +12,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from unitcorn.arbiter.lifecycle import Lifecycle
+from unitcorn.process.exit_codes import APP_LOAD_ERROR, EX_CONFIG, WORKER_BOOT_ERROR
 from unitcorn.sockets import fd_store_name
 from unitcorn.systemd.notify import Notifier, pidfd_id, watchdog_interval
 
@@ -21,9 +22,9 @@ EXTENSION = 30.0
 # The exit statuses that halt the service for good (RestartPreventExitStatus= in the shipped
 # unit), with the STATUS= line that says why; they are announced with EXIT_STATUS= before the exit.
 HALT_REASONS = {
-    3: "halted: a worker failed to boot (exit status 3)",
-    4: "halted: the app failed to load (exit status 4)",
-    78: "halted: bad configuration (exit status 78)",
+    WORKER_BOOT_ERROR: "halted: a worker failed to boot (exit status 3)",
+    APP_LOAD_ERROR: "halted: the app failed to load (exit status 4)",
+    EX_CONFIG: "halted: bad configuration (exit status 78)",
 }
 
 

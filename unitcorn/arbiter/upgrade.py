@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from unitcorn.arbiter import decisions
-from unitcorn.arbiter.signals import fork_with_signals_blocked
+from unitcorn.process.signals import fork_with_signals_blocked
 
 if TYPE_CHECKING:
     from unitcorn.arbiter.master import Master
@@ -81,7 +81,7 @@ class Upgrader:
         """
         from unitcorn.arbiter.reexec import exec_new_master
 
-        refusal = decisions.reexec_refusal(self.master.reexec_pid, self.master.master_pid)
+        refusal = decisions.reexec_refusal(self.master.new_master_pid, self.master.old_master_pid)
         if refusal:
             self.master.log.warning("USR2 ignored: %s", refusal)
             return refusal
@@ -110,7 +110,7 @@ class Upgrader:
                     ours.close()
                     return self._not_started(exc)
             ours.setblocking(False)
-            self.master.reexec_pid = pid
+            self.master.new_master_pid = pid
             deadline = time.monotonic() + self.master.settings.upgrade_timeout
             self.pending = PendingUpgrade(pid, ours, deadline, complete_automatically, is_detached)
             self.master.selector.register(ours, selectors.EVENT_READ, self._read_channel)
@@ -193,8 +193,8 @@ class Upgrader:
         with contextlib.suppress(KeyError, ValueError):
             self.master.selector.unregister(self.pending.channel)
         self.pending.channel.close()
-        if self.pending.is_detached and self.master.reexec_pid == self.pending.pid:
-            self.master.reexec_pid = 0  # no waitpid will tell us: USR2 may be used again
+        if self.pending.is_detached and self.master.new_master_pid == self.pending.pid:
+            self.master.new_master_pid = 0  # no waitpid will tell us: USR2 may be used again
         self.pending = None
 
     def tell_old_master(self, message: bytes) -> None:
@@ -234,10 +234,10 @@ class Upgrader:
         """After an upgrade, listen to the old master, and learn at once when it exits (a pidfd)."""
         if self.link is not None:
             self.master.selector.register(self.link, selectors.EVENT_READ, self._read_link)
-        if not self.master.master_pid:
+        if not self.master.old_master_pid:
             return
         try:
-            self.old_master_fd = os.pidfd_open(self.master.master_pid)
+            self.old_master_fd = os.pidfd_open(self.master.old_master_pid)
         except OSError as exc:
             if exc.errno == errno.ESRCH:
                 self._promote()
@@ -251,8 +251,9 @@ class Upgrader:
             self.master.selector.unregister(self.old_master_fd)
             os.close(self.old_master_fd)
             self.old_master_fd = -1
-        self.master.log.info("master promoted: the old master exited old_master=%d", self.master.master_pid)
-        self.master.master_pid = 0
+        old_master_pid = self.master.old_master_pid
+        self.master.log.info("master promoted: the old master exited old_master=%d", old_master_pid)
+        self.master.old_master_pid = 0
         self.master.update_pidfile()
         self.master.set_title()
         self.become_main()
