@@ -64,3 +64,51 @@ def test_only_the_cli_imports_the_master() -> None:
             continue
         offenders += [f"{module} imports {n}" for n in imports_of(path) if n.startswith("unitcorn.arbiter")]
     assert offenders == []
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(folder: str) -> dict[str, set[str]]:
+    """Module → the modules of the same folder it imports (at any depth: TYPE_CHECKING and
+    imports inside functions count too, as they are a dependency all the same)."""
+    modules = {module_name(path): path for path in modules_under(folder)}
+    return {name: {n for n in imports_of(path) if n in modules and n != name}
+            for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import circle in `graph` as a list of modules, or [] if there is none."""
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> list[str]:
+        if node in visiting:
+            return [*visiting[visiting.index(node):], node]
+        if node in done:
+            return []
+        visiting.append(node)
+        for target in sorted(graph[node]):
+            if cycle := visit(target):
+                return cycle
+        visiting.pop()
+        done.add(node)
+        return []
+
+    for node in sorted(graph):
+        if cycle := visit(node):
+            return cycle
+    return []
+
+
+@pytest.mark.parametrize("folder", ["arbiter", "process", "workers", "http"])
+def test_no_import_circle(folder: str) -> None:
+    assert find_cycle(import_graph(folder)) == []
+
+
+def test_a_circle_is_found() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) == []

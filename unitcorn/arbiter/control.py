@@ -224,7 +224,7 @@ class ControlServer(Lifecycle):
             self._reply(client, ok=True, message=f"workers={workers}")
         elif command == "upgrade":
             self._upgrade_waiters.append(client)
-            refusal = master.upgrader.reexec(complete_automatically=True)
+            refusal = master.start_upgrade(complete_automatically=True)
             if refusal:
                 self._upgrade_waiters.remove(client)
                 self._reply(client, ok=False, message=f"upgrade refused: {refusal}")

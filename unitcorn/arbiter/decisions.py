@@ -12,6 +12,13 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from unitcorn.arbiter.state import (
+    MasterState,
+    PendingUpgrade,
+    ReloadPhase,
+    UpgradePhase,
+    WorkerHandle,
+)
 from unitcorn.process.exit_codes import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 
 
@@ -92,27 +99,6 @@ def classify_exit(status: int) -> ExitInfo:
     if code == APP_LOAD_ERROR:
         return ExitInfo(code, None, "app-load-failed", APP_LOAD_ERROR)
     return ExitInfo(code, None, "error", None)
-
-
-@dataclass
-class WorkerHandle:
-    """The master's record of one worker process (the worker's own code lives in workers/)."""
-
-    pid: int
-    age: int
-    generation: int
-    slot: int
-    spawned_at: float
-    is_booted: bool = False
-    # Set when the master asked the worker to go: by then it only has to exit, not beat.
-    retire_deadline: float | None = None
-    # Set when SIGABRT was sent for a missed heartbeat: SIGKILL follows at this time.
-    kill_deadline: float | None = None
-    process: object = None  # the Worker object hooks receive (gunicorn passes the same)
-
-    @property
-    def is_retiring(self) -> bool:
-        return self.retire_deadline is not None
 
 
 @dataclass(frozen=True)
@@ -266,3 +252,181 @@ def after_worker_exit(
     if exited.is_booted or exited.is_retiring or exited.generation != generation:
         return failures
     return BootFailures(failures.count + 1, now, generation)
+
+
+# ---- a worker's exit: carry on, revert a reload, or halt ---------------------------------
+
+
+class ExitOutcome(enum.Enum):
+    CARRY_ON = "carry-on"
+    # The reload's new generation cannot run: the old one serves on (reload.py's revert).
+    REVERT_RELOAD = "revert-reload"
+    # No generation can run (exit 3 or 4): stop now and exit with the worker's status.
+    HALT = "halt"
+
+
+def exit_outcome(info: ExitInfo, worker: WorkerHandle, state: MasterState) -> ExitOutcome:
+    """What a worker's exit means for the server.
+
+    A worker told to go (e.g. the rest of a failed reload's generation) or one exiting during
+    a stop says nothing about whether the server can run, however it ends.
+    """
+    if info.halts_with is None or state.is_stopping or worker.is_retiring:
+        return ExitOutcome.CARRY_ON
+    if state.reload.is_reloading and worker.generation == state.generation:
+        return ExitOutcome.REVERT_RELOAD
+    return ExitOutcome.HALT
+
+
+def is_server_ready(state: MasterState) -> bool:
+    """The first moment every worker of the current generation has booted: READY=1, when_ready,
+    and (after an upgrade) "ready" to the old master. It happens once per master."""
+    return not state.is_ready and state.booted_workers() >= state.desired_workers
+
+
+def command_during_stop(command: Command) -> bool:
+    """During a stop only a quick stop still means something (QUIT after TERM: stop now)."""
+    return command is Command.STOP_QUICK
+
+
+def is_stop_overdue(state: MasterState, now: float) -> bool:
+    """The graceful stop's time is up and workers remain: they are killed (SIGKILL)."""
+    return state.stop_deadline is not None and now >= state.stop_deadline and bool(state.workers)
+
+
+# ---- reload (HUP) --------------------------------------------------------------------------
+
+
+def reload_requested(phase: ReloadPhase) -> tuple[ReloadPhase, bool]:
+    """HUP, `ctl reload` or a changed source file: (the phase now, whether to start one now).
+
+    One reload at a time: a request during a reload is remembered (once, however many arrive)
+    and runs after it, so the newest configuration is the one that ends up serving.
+    """
+    if phase is ReloadPhase.IDLE:
+        return ReloadPhase.BOOTING, True
+    return ReloadPhase.BOOTING_THEN_AGAIN, False
+
+
+def reload_ended(phase: ReloadPhase) -> bool:
+    """A reload ended (complete, failed or reverted): whether another one was asked for meanwhile."""
+    return phase is ReloadPhase.BOOTING_THEN_AGAIN
+
+
+def is_reload_complete(state: MasterState) -> bool:
+    return state.reload.is_reloading and state.reload.fallback is not None and (
+        state.booted_workers() >= state.desired_workers
+    )
+
+
+# ---- upgrade (USR2), the old master's side of the handshake ----------------------------------
+# The new master says "ready" once its workers serve; we answer "main" (after telling systemd
+# MAINPID); it answers "taken" once it holds the control socket; then we retire. End-of-file
+# on the channel means it exited.
+
+
+@dataclass(frozen=True)
+class ChannelData:
+    """Bytes from the new master; b"" is end-of-file (it exited)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class UpgradeTimedOut:
+    timeout: float
+
+
+@dataclass(frozen=True)
+class NewMasterExited:
+    """waitpid reported the new master (a child of ours unless detached)."""
+
+    reason: str
+
+
+UpgradeEvent = ChannelData | UpgradeTimedOut | NewMasterExited
+
+
+@dataclass(frozen=True)
+class AnnounceNewMaster:
+    """It serves: tell the plug-ins (systemd: MAINPID), answer "main"."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class UpgradeFinished:
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetireForNewMaster:
+    """The new master holds the control socket: this master stops gracefully."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class QuitNewMaster:
+    pid: int
+
+
+@dataclass(frozen=True)
+class CloseUpgrade:
+    """Stop listening to the channel and forget the upgrade: USR2 may be used again."""
+
+
+UpgradeAction = AnnounceNewMaster | UpgradeFinished | RetireForNewMaster | QuitNewMaster | CloseUpgrade
+
+_BEFORE_READY = "the new master exited before it was ready"
+
+
+def upgrade_step(upgrade: PendingUpgrade, event: UpgradeEvent) -> tuple[UpgradePhase, list[UpgradeAction]]:
+    """The handshake as one function: (phase, event) → (next phase, what to do)."""
+    phase = upgrade.phase
+    actions: list[UpgradeAction] = []
+
+    def fail(reason: str) -> None:
+        nonlocal phase
+        actions.append(UpgradeFinished(False, reason))
+        if upgrade.is_detached:
+            # Keep listening: its end-of-file is the only sign that it is gone (USR2 waits).
+            phase = UpgradePhase.FAILED
+        else:
+            actions.append(CloseUpgrade())
+
+    if isinstance(event, UpgradeTimedOut):
+        if upgrade.deadline_applies:
+            actions.append(QuitNewMaster(upgrade.new_master_pid))
+            fail(f"the new master did not become ready within {event.timeout}s")
+        return phase, actions
+    if isinstance(event, NewMasterExited):
+        if upgrade.deadline_applies:
+            fail(f"{_BEFORE_READY} ({event.reason})")
+        if CloseUpgrade() not in actions:
+            actions.append(CloseUpgrade())
+        return phase, actions
+    if not event.data:
+        if upgrade.deadline_applies:
+            fail(_BEFORE_READY)
+        if CloseUpgrade() not in actions:
+            actions.append(CloseUpgrade())
+        return phase, actions
+    if b"ready" in event.data and phase is UpgradePhase.AWAITING_READY:
+        actions.append(AnnounceNewMaster(upgrade.new_master_pid))
+        phase = UpgradePhase.AWAITING_TAKEN
+        if not upgrade.completes_automatically:
+            phase = UpgradePhase.HANDED_OVER
+            actions.append(UpgradeFinished(
+                True,
+                f"new master pid={upgrade.new_master_pid} serves beside this one; retire with TERM",
+            ))
+    if b"taken" in event.data and phase is UpgradePhase.AWAITING_TAKEN:
+        # The new master holds the control socket now: `ctl` never finds the path missing.
+        phase = UpgradePhase.HANDED_OVER
+        actions.append(UpgradeFinished(
+            True, f"new master pid={upgrade.new_master_pid} serves; old master retiring"
+        ))
+        actions.append(RetireForNewMaster(upgrade.new_master_pid))
+    return phase, actions

@@ -1,8 +1,11 @@
 """The master process: one loop that waits for signals, worker messages and deadlines, then acts.
 
-Every rule lives in `decisions.py`; this module only carries decisions out (fork, kill, waitpid,
-pidfile, listeners). The loop wakes on a signal byte, a worker's "booted" message, the old
-master's exit (after an upgrade), or the nearest deadline — never on a fixed polling interval.
+What the master knows is `state.py` (a MasterState); its rules are `decisions.py` (pure: the
+worker plan, heartbeats, a worker exit's outcome, readiness, the reload phases, the upgrade
+handshake); this module carries their results out (fork, kill, waitpid, pidfile, listeners,
+plug-in events), and is the only one in arbiter/ that changes the state. The loop wakes on a
+signal byte, a worker's "booted" message, the old master's exit (after an upgrade), or the
+nearest deadline — never on a fixed polling interval.
 """
 
 from __future__ import annotations
@@ -22,15 +25,25 @@ from unitcorn.app import load_app
 from unitcorn.arbiter import decisions
 from unitcorn.arbiter.code_watcher import CodeWatcher
 from unitcorn.arbiter.control import ControlServer
-from unitcorn.arbiter.decisions import Command, WorkerHandle
+from unitcorn.arbiter.decisions import Command
 from unitcorn.arbiter.descriptors import close_all_but, worker_descriptors
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
-from unitcorn.arbiter.reload import Reloader, check_worker_bounds
+from unitcorn.arbiter.reexec import exec_new_master
+from unitcorn.arbiter.reload import ReloadFailed, binds_for, check_worker_bounds, prepare_generation
+from unitcorn.arbiter.state import (
+    Fallback,
+    MasterState,
+    PendingUpgrade,
+    Reload,
+    Succession,
+    WorkerHandle,
+)
 from unitcorn.arbiter.statsd_plugin import WorkerCountGauge
-from unitcorn.arbiter.upgrade import Upgrader
+from unitcorn.arbiter.upgrade import receive, send, start_new_master, watch_old_master
 from unitcorn.hooks import call_hook
-from unitcorn.logs import ERROR_LOGGER, reopen_logs, set_log_context
+from unitcorn.logs import ERROR_LOGGER, configure_logging, reopen_logs, set_log_context
 from unitcorn.pidfile import remove_pidfile, write_pidfile
+from unitcorn.process.environment import apply_environment
 from unitcorn.process.heartbeat import BoardFull, HeartbeatBoard
 from unitcorn.process.signals import SignalQueue, fork_with_signals_blocked
 from unitcorn.proctitle import set_title
@@ -44,7 +57,7 @@ SPAWN_RETRY = 1.0
 
 
 class Master:
-    """gunicorn's Arbiter, reorganised: state here, rules in decisions, effects in the loop."""
+    """gunicorn's Arbiter, reorganised: state in MasterState, rules in decisions, effects here."""
 
     def __init__(
         self,
@@ -68,37 +81,38 @@ class Master:
         # Sockets handed over by systemd or by the master we upgrade from; binds reuse them.
         self.inherited = inherited
         self.listeners: list[Listener] = []
-        self.old_master_pid = old_master_pid
+        # A new master of an upgrade becomes the main process only once the old one hands over.
+        is_successor = bool(old_master_pid) or upgrade_link is not None
+        self.state = MasterState(
+            own_pid=os.getpid(),
+            desired_workers=settings.workers,
+            old_master_pid=old_master_pid,
+            succession=Succession.AWAITING_MAIN if is_successor else Succession.MAIN,
+        )
         path = None if settings.control_socket_disable else settings.control_socket
         self.control = ControlServer(path, settings.control_socket_mode) if path else None
         # Plug-ins: systemd (given), the control socket, the statsd workers gauge, --reload.
         watcher = CodeWatcher(settings) if settings.reload else None
         plugins = (lifecycle, self.control, WorkerCountGauge(), watcher)
         self.lifecycle = Lifecycles(*(m for m in plugins if m is not None))
-        self.own_pid = os.getpid()
         self.log = logging.getLogger(ERROR_LOGGER)
-        self.workers: dict[int, WorkerHandle] = {}
-        self.generation = 1
-        self.num_workers = settings.workers
-        self.new_master_pid = 0
         self.app: Any = None
-        self.exit_code = 0
-        self.is_ready = False
-        self.stop_deadline: float | None = None
         self._worker_age = 0
         self._pidfile_path: str | None = None
         # Twice the bound: during a reload both generations are alive (see check_worker_bounds).
         self._board = HeartbeatBoard(2 * settings.max_workers)
         # Back-off after workers that died before booting (see decisions.spawn_delay).
-        self._boot_failures = decisions.BootFailures(generation=self.generation)
+        self._boot_failures = decisions.BootFailures(generation=self.state.generation)
         self._spawn_deadline: float | None = None
         self._spawn_delay_logged: float | None = None
         self.selector = selectors.DefaultSelector()
         self._signals: SignalQueue | None = None
         self._ready_reader, self._ready_writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._life_reader, self._life_writer = os.pipe2(os.O_CLOEXEC)
-        self.reloader = Reloader(self)
-        self.upgrader = Upgrader(self, upgrade_link)
+        # After an upgrade: our line to the old master ("ready" out, "main" back).
+        self._upgrade_link = upgrade_link
+        # After an upgrade: a pidfd that becomes readable when the old master exits.
+        self._old_master_fd = -1
 
     # gunicorn's names, for hooks written against the Arbiter.
     @property
@@ -107,7 +121,7 @@ class Master:
 
     @property
     def WORKERS(self) -> dict[int, Any]:
-        return {pid: handle.process for pid, handle in self.workers.items()}
+        return {pid: handle.process for pid, handle in self.state.workers.items()}
 
     @property
     def LISTENERS(self) -> list[Listener]:
@@ -132,21 +146,46 @@ class Master:
 
     @property
     def pid(self) -> int:
-        return self.own_pid
+        return self.state.own_pid
 
     @property
     def master_pid(self) -> int:
         """The old master's pid while this master is the new one of an upgrade, else 0."""
-        return self.old_master_pid
+        return self.state.old_master_pid
 
     @property
     def reexec_pid(self) -> int:
         """The new master's pid while an upgrade started here runs, else 0."""
-        return self.new_master_pid
+        return self.state.new_master_pid
 
     @property
     def master_name(self) -> str:
-        return "Master.2" if self.old_master_pid else "Master"
+        return "Master.2" if self.state.old_master_pid else "Master"
+
+    # What the plug-ins and hooks read (gunicorn's Arbiter has the same names).
+    @property
+    def workers(self) -> dict[int, WorkerHandle]:
+        return self.state.workers
+
+    @property
+    def num_workers(self) -> int:
+        return self.state.desired_workers
+
+    @property
+    def generation(self) -> int:
+        return self.state.generation
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state.is_ready
+
+    @property
+    def stop_deadline(self) -> float | None:
+        return self.state.stop_deadline
+
+    @property
+    def exit_code(self) -> int:
+        return self.state.exit_code
 
     # ---- start and the loop -------------------------------------------------------------
 
@@ -155,14 +194,14 @@ class Master:
         self._signals = SignalQueue(decisions.HANDLED_SIGNALS)
         self.selector.register(self._signals, selectors.EVENT_READ, self._handle_signals)
         self.selector.register(self._ready_reader, selectors.EVENT_READ, self._read_boot_messages)
-        self.upgrader.watch_old_master()
-        set_log_context(UNITCORN_GENERATION=self.generation)  # journald field of our entries
+        self._watch_old_master()
+        set_log_context(UNITCORN_GENERATION=self.state.generation)  # journald field of our entries
         self.log.info("Starting unitcorn %s", __version__)
         # gunicorn's Arbiter calls this as it first sets its worker count, before on_starting.
-        call_hook(self.settings, "nworkers_changed", self, self.num_workers, None)
+        call_hook(self.settings, "nworkers_changed", self, self.state.desired_workers, None)
         call_hook(self.settings, "on_starting", self)
         self.listeners = open_listeners(
-            self.reloader.binds_for(self.settings, self.inherited),
+            binds_for(self.settings, self.inherited),
             self.settings.backlog,
             self.settings.reuse_port,
             inherited=self.inherited,
@@ -184,7 +223,7 @@ class Master:
         self.set_title()
         # Opened once nothing above can fail: a server that never started leaves no socket.
         # A new master of an upgrade opens it when it becomes the main process.
-        if self.upgrader.link is None and self.control is not None:
+        if self.state.succession is Succession.MAIN and self.control is not None:
             self.control.open(self.selector, self)
         try:
             self._guarded(self._manage_workers)
@@ -192,7 +231,7 @@ class Master:
                 self._step()
         finally:
             self._finish()
-        return self.exit_code
+        return self.state.exit_code
 
     def _step(self) -> None:
         for key, _ in self.selector.select(self._select_timeout()):
@@ -200,8 +239,8 @@ class Master:
         self._guarded(self._reap_children)
         now = time.monotonic()
         self._guarded(lambda: self._enforce_deadlines(now))
-        self._guarded(lambda: self.upgrader.check_deadline(now))
-        if self.stop_deadline is None:
+        self._guarded(lambda: self._check_upgrade_deadline(now))
+        if self.state.stop_deadline is None:
             self._guarded(self._manage_workers)
         self._guarded(lambda: self.lifecycle.tick(self, now))
 
@@ -214,7 +253,7 @@ class Master:
         try:
             action()
         except Exception:
-            if os.getpid() != self.own_pid:
+            if os.getpid() != self.state.own_pid:
                 # A forked child whose entry function leaked an exception must never run the
                 # master's loop (its own paths end in os._exit; this is the backstop).
                 os._exit(1)
@@ -223,12 +262,12 @@ class Master:
     def _select_timeout(self) -> float | None:
         deadlines = [
             decisions.next_heartbeat_deadline(
-                self.workers.values(), self.settings.timeout, self._board.last_beat
+                self.state.workers.values(), self.settings.timeout, self._board.last_beat
             ),
-            self.stop_deadline,
+            self.state.stop_deadline,
             self.lifecycle.next_deadline(self),
-            self.upgrader.deadline,
-            self._spawn_deadline if self.stop_deadline is None else None,
+            self._upgrade_deadline(),
+            self._spawn_deadline if self.state.stop_deadline is None else None,
         ]
         nearest = min((d for d in deadlines if d is not None), default=None)
         if nearest is None:
@@ -236,7 +275,7 @@ class Master:
         return max(0.0, nearest - time.monotonic())
 
     def _is_finished(self) -> bool:
-        return self.stop_deadline is not None and not self.workers
+        return self.state.stop_deadline is not None and not self.state.workers
 
     # ---- signals --------------------------------------------------------------------------
 
@@ -250,25 +289,26 @@ class Master:
 
     def handle_command(self, command: Command, signum: int = 0) -> None:
         """Carry out one command (from a signal, or from `unitcorn ctl`)."""
-        if self.stop_deadline is not None:
-            if command is Command.STOP_QUICK:
+        if self.state.is_stopping:
+            if decisions.command_during_stop(command):
                 self._signal_workers(signal.SIGQUIT)
             return
         if command is Command.RELOAD:
-            self.reloader.reload()
+            self.reload()
         elif command is Command.STOP_GRACEFUL:
             self.stop(graceful=True)
         elif command is Command.STOP_QUICK:
             self.stop(graceful=False)
         elif command in (Command.SCALE_UP, Command.SCALE_DOWN):
-            refusal = self.set_worker_count(decisions.scaled_worker_count(self.num_workers, command))
+            count = decisions.scaled_worker_count(self.state.desired_workers, command)
+            refusal = self.set_worker_count(count)
             if refusal:
                 self.log.warning("%s ignored: %s", signal.Signals(signum).name, refusal)
         elif command is Command.REOPEN_LOGS:
             reopen_logs()
             self._signal_workers(signal.SIGUSR1)
         elif command is Command.REEXEC:
-            self.upgrader.reexec()
+            self.start_upgrade()
         elif command is Command.STOP_WORKERS:
             self.log.info("stopping all workers (WINCH) master stays")
             self.set_worker_count(0)
@@ -280,11 +320,11 @@ class Master:
         refusal = decisions.worker_count_refusal(count, self.settings.max_workers)
         if refusal:
             return refusal
-        old = self.num_workers
+        old = self.state.desired_workers
         if count == old:
             self.log.info("worker count unchanged workers=%d", old)
             return None
-        self.num_workers = count
+        self.state.desired_workers = count
         self.log.info("worker count changed workers=%d previous=%d", count, old)
         call_hook(self.settings, "nworkers_changed", self, count, old)
         self.lifecycle.status_changed(self)
@@ -294,7 +334,8 @@ class Master:
 
     def _manage_workers(self) -> None:
         now = time.monotonic()
-        actions = decisions.plan_workers(self.workers.values(), self.num_workers, self.generation)
+        state = self.state
+        actions = decisions.plan_workers(state.workers.values(), state.desired_workers, state.generation)
         may_spawn = self._may_spawn(now, any(isinstance(a, decisions.Spawn) for a in actions))
         for action in actions:
             if isinstance(action, decisions.Spawn):
@@ -304,7 +345,7 @@ class Master:
                     may_spawn = False  # the rest would fail the same way
             elif isinstance(action, decisions.Retire):
                 self.retire_worker(action.pid, now)
-        self.reloader.check_done()
+        self._check_reload_done()
 
     def _try_spawn_worker(self, generation: int, now: float) -> bool:
         """Spawn one worker; on a full heartbeat board or a failed fork say so and return False.
@@ -321,8 +362,8 @@ class Master:
             return False
         except OSError as exc:
             self.log.error("cannot start a worker reason=%s", exc)
-            if self.reloader.is_reloading and generation == self.generation:
-                self.reloader.revert(f"cannot start a worker: {exc}")
+            if self.state.reload.is_reloading and generation == self.state.generation:
+                self._revert_reload(f"cannot start a worker: {exc}")
             else:
                 # The same wait as a back-off step, already explained by the line above.
                 self._spawn_deadline = self._spawn_delay_logged = now + SPAWN_RETRY
@@ -332,7 +373,7 @@ class Master:
     def _may_spawn(self, now: float, is_wanted: bool) -> bool:
         """Whether the back-off after boot failures lets workers be spawned now; the loop's
         select timeout includes the deadline, so the spawn happens when it passes."""
-        failures = decisions.for_generation(self._boot_failures, self.generation)
+        failures = decisions.for_generation(self._boot_failures, self.state.generation)
         if failures is not self._boot_failures:  # a reload: its workers get a fresh start
             self._boot_failures = failures
             self._spawn_deadline = None
@@ -356,8 +397,8 @@ class Master:
             self._boot_failures,
             handle,
             lambda w: self._board.requests_served(w.slot),
-            self.workers.values(),
-            self.generation,
+            self.state.workers.values(),
+            self.state.generation,
             now,
         )
         if failures != self._boot_failures:
@@ -377,7 +418,7 @@ class Master:
         self._worker_age += 1
         worker = worker_class_for(self.settings)(
             age=self._worker_age,
-            ppid=self.own_pid,
+            ppid=self.state.own_pid,
             listeners=self.listeners,
             settings=self.settings,
             app=self.app,
@@ -390,7 +431,7 @@ class Master:
         pid, worker.saved_signal_mask = fork_with_signals_blocked(decisions.HANDLED_SIGNALS)
         if pid:
             worker.pid = pid
-            self.workers[pid] = WorkerHandle(
+            self.state.workers[pid] = WorkerHandle(
                 pid, self._worker_age, generation, slot, time.monotonic(), process=worker
             )
             self.log.debug("worker spawned pid=%d generation=%d", pid, generation)
@@ -423,20 +464,20 @@ class Master:
         if self._signals is not None:
             self._signals.restore()
         self.selector.close()
-        for fd in (self._ready_reader, self._life_writer, self.upgrader.old_master_fd):
+        for fd in (self._ready_reader, self._life_writer, self._old_master_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
     def retire_worker(self, pid: int, now: float) -> None:
-        handle = self.workers.get(pid)
+        handle = self.state.workers.get(pid)
         if handle is None or handle.is_retiring:
             return
         handle.retire_deadline = now + self.settings.graceful_timeout
         self.kill(pid, signal.SIGTERM)
 
     def _signal_workers(self, signum: int) -> None:
-        for pid in list(self.workers):
+        for pid in list(self.state.workers):
             self.kill(pid, signum)
 
     def kill(self, pid: int, signum: int) -> None:
@@ -452,24 +493,21 @@ class Master:
         except BlockingIOError:
             return
         for line in data.split():
-            handle = self.workers.get(int(line))
+            handle = self.state.workers.get(int(line))
             if handle is None or handle.is_booted:
                 continue
             handle.is_booted = True
             self.log.info(
                 "Booting worker with pid: %d generation=%d", handle.pid, handle.generation
             )
-        if not self.is_ready and self._current_generation_booted():
-            self.is_ready = True
-            self.log.info("server ready workers=%d", self.num_workers)
+        if decisions.is_server_ready(self.state):
+            self.state.is_ready = True
+            self.log.info("server ready workers=%d", self.state.desired_workers)
             call_hook(self.settings, "when_ready", self)
             self.lifecycle.ready(self)
-            if self.upgrader.link is not None:
-                self.upgrader.tell_old_master(b"ready\n")
+            if self._upgrade_link is not None:
+                self._tell_old_master(b"ready\n")
         self.lifecycle.status_changed(self)
-
-    def _current_generation_booted(self) -> bool:
-        return self.booted_workers() >= self.num_workers
 
     def _reap_children(self) -> None:
         while True:
@@ -479,13 +517,13 @@ class Master:
                 return
             if pid == 0:
                 return
-            if pid == self.new_master_pid:
-                self.new_master_pid = 0
+            if pid == self.state.new_master_pid:
+                self.state.new_master_pid = 0
                 info = decisions.classify_exit(status)
                 self.log.info("upgraded master exited pid=%d reason=%s", pid, info.reason)
-                self.upgrader.new_master_exited(info)
+                self._upgrade_event(decisions.NewMasterExited(info.reason))
                 continue
-            handle = self.workers.pop(pid, None)
+            handle = self.state.workers.pop(pid, None)
             if handle is None:
                 continue
             self._count_boot_failure(handle)
@@ -493,7 +531,7 @@ class Master:
             self._on_worker_exit(handle, decisions.classify_exit(status))
 
     def _on_worker_exit(self, handle: WorkerHandle, info: decisions.ExitInfo) -> None:
-        expected = handle.is_retiring or self.stop_deadline is not None
+        expected = handle.is_retiring or self.state.stop_deadline is not None
         level = logging.INFO if expected or info.code == 0 else logging.ERROR
         self.log.log(
             level,
@@ -504,23 +542,21 @@ class Master:
             handle.generation,
         )
         call_hook(self.settings, "child_exit", self, handle.process)
-        # A retiring worker was told to go (e.g. the rest of a failed reload's generation): how it
-        # ends no longer says anything about whether the server can run.
-        if info.halts_with is None or self.stop_deadline is not None or handle.is_retiring:
-            return
-        if self.reloader.is_reloading and handle.generation == self.generation:
-            self.reloader.revert(f"new worker failed: {info.reason} (exit {info.code})")
-            return
-        self.log.error("halting: a worker could not start reason=%s", info.reason)
-        self.stop(graceful=False, exit_code=info.halts_with)
+        outcome = decisions.exit_outcome(info, handle, self.state)
+        if outcome is decisions.ExitOutcome.REVERT_RELOAD:
+            self._revert_reload(f"new worker failed: {info.reason} (exit {info.code})")
+        elif outcome is decisions.ExitOutcome.HALT:
+            assert info.halts_with is not None
+            self.log.error("halting: a worker could not start reason=%s", info.reason)
+            self.stop(graceful=False, exit_code=info.halts_with)
 
     def _enforce_deadlines(self, now: float) -> None:
         actions = decisions.heartbeat_actions(
-            self.workers.values(), now, self.settings.timeout, self._board.last_beat
+            self.state.workers.values(), now, self.settings.timeout, self._board.last_beat
         )
         for action in actions:
             assert not isinstance(action, decisions.Spawn)
-            handle = self.workers[action.pid]
+            handle = self.state.workers[action.pid]
             if isinstance(action, decisions.Abort):
                 self.log.critical("WORKER TIMEOUT (pid:%d) timeout=%s", action.pid, self.settings.timeout)
                 handle.kill_deadline = now + ABORT_GRACE
@@ -530,16 +566,245 @@ class Master:
                 # Repeat once a second until waitpid reports it, rather than trusting one signal.
                 handle.kill_deadline = now + 1.0
                 self.kill(action.pid, signal.SIGKILL)
-        if self.stop_deadline is not None and now >= self.stop_deadline and self.workers:
-            self.log.warning("graceful timeout reached; killing workers count=%d", len(self.workers))
+        if decisions.is_stop_overdue(self.state, now):
+            self.log.warning("graceful timeout reached; killing workers count=%d", len(self.state.workers))
             self._signal_workers(signal.SIGKILL)
-            self.stop_deadline = now + 1.0
+            self.state.stop_deadline = now + 1.0
+
+    # ---- reload (HUP): rules in decisions, loading in reload.py -------------------------
+
+    def reload(self) -> None:
+        """Reload configuration from scratch and replace every worker, old ones serving meanwhile."""
+        phase, is_starting = decisions.reload_requested(self.state.reload.phase)
+        self.state.reload.phase = phase
+        if not is_starting:
+            return  # let the running reload finish first; then apply the newest configuration
+        self.lifecycle.reload_started(self)
+        try:
+            next_generation = prepare_generation(
+                self.argv, self.environ_orig, self.start_cwd, self._board.capacity,
+                self.settings, self.listeners,
+            )
+        except ReloadFailed as exc:
+            self._reload_failed(str(exc))
+            return
+        for listener in self.listeners:
+            if listener not in next_generation.listeners:
+                self.log.info("closing listener no longer bound address=%s", listener)
+                listener.close(unlink=self.may_unlink_sockets())
+        state = self.state
+        state.reload.fallback = Fallback(self.settings, state.generation, state.desired_workers, self.app)
+        old_count = state.desired_workers
+        settings = next_generation.settings
+        self.listeners = next_generation.listeners
+        self.settings = settings
+        self.app = next_generation.app
+        configure_logging(settings)
+        for warning in settings.warnings:  # as at start: the reloaded config may add some
+            self.log.warning("configuration warning: %s", warning)
+        state.desired_workers = settings.workers
+        if state.desired_workers != old_count:
+            call_hook(settings, "nworkers_changed", self, state.desired_workers, old_count)
+        call_hook(settings, "on_reload", self)
+        self.update_pidfile()
+        self.set_title()
+        state.reload.newest_generation += 1
+        state.generation = state.reload.newest_generation
+        set_log_context(UNITCORN_GENERATION=state.generation)
+        self.log.info("reload started generation=%d workers=%d", state.generation, state.desired_workers)
+
+    def _check_reload_done(self) -> None:
+        if not decisions.is_reload_complete(self.state):
+            return
+        is_asked_again = self._end_reload()
+        self.log.info("reload complete generation=%d", self.state.generation)
+        self.lifecycle.reload_finished(self, ok=True, reason="")
+        if is_asked_again:
+            self.reload()
+
+    def _reload_failed(self, reason: str) -> None:
+        is_asked_again = self._end_reload()
+        self.log.error("reload failed, old generation keeps serving reason=%s", reason)
+        self.lifecycle.reload_finished(self, ok=False, reason=reason)
+        if is_asked_again:
+            self.reload()
+
+    def _end_reload(self) -> bool:
+        """Back to IDLE; returns whether another reload was asked for meanwhile."""
+        is_asked_again = decisions.reload_ended(self.state.reload.phase)
+        self.state.reload = Reload(newest_generation=self.state.reload.newest_generation)
+        return is_asked_again
+
+    def _revert_reload(self, reason: str) -> None:
+        """The new generation cannot boot: retire it, and serve on with the old settings."""
+        fallback = self.state.reload.fallback
+        assert fallback is not None
+        failed_generation = self.state.generation
+        self.state.reload.fallback = None
+        for handle in list(self.state.workers.values()):
+            if handle.generation == failed_generation:
+                self.retire_worker(handle.pid, time.monotonic())
+        self.settings, self.state.generation = fallback.settings, fallback.generation
+        self.state.desired_workers, self.app = fallback.desired_workers, fallback.app
+        set_log_context(UNITCORN_GENERATION=self.state.generation)
+        configure_logging(self.settings)
+        apply_environment(self.environ_orig, self.settings)
+        self.update_pidfile()
+        self._reload_failed(reason)
+
+    # ---- upgrade (USR2), the old master's side: rules in decisions.upgrade_step -----------
+
+    def start_upgrade(self, complete_automatically: bool | None = None) -> str | None:
+        """Start a new master from the installed code, handing it our listening sockets.
+
+        With `complete_automatically` (ctl upgrade, or any USR2 under systemd) this master hands
+        over and retires once the new one reports ready; otherwise both run, as in gunicorn,
+        until the operator retires the old one. Returns why the upgrade was refused, or None.
+        """
+        refusal = decisions.reexec_refusal(self.state.new_master_pid, self.state.old_master_pid)
+        if refusal:
+            self.log.warning("USR2 ignored: %s", refusal)
+            return refusal
+        # Under systemd the new master is detached (see upgrade.start_new_master).
+        is_detached = self.lifecycle.completes_upgrades()
+        if complete_automatically is None:
+            complete_automatically = is_detached
+        try:
+            pid, channel = start_new_master(is_detached, self.become_child, self._exec_new_master)
+        except OSError as exc:
+            # Out of descriptors, memory or processes (EMFILE, ENOMEM, EAGAIN …): this upgrade
+            # fails, reported to whoever asked (USR2: the log; ctl: its answer); we serve on.
+            self.log.error("upgrade failed to start reason=%s", exc)
+            return f"the new master could not be started: {exc}"
+        self.state.new_master_pid = pid
+        deadline = time.monotonic() + self.settings.upgrade_timeout
+        self.state.upgrade = PendingUpgrade(pid, channel, deadline, complete_automatically, is_detached)
+        self.selector.register(channel, selectors.EVENT_READ, self._read_upgrade_channel)
+        self.log.info("upgrade started new_master=%d", pid)
+        self.lifecycle.upgrade_started(self, pid)
+        return None
+
+    def _exec_new_master(self, channel: socket.socket) -> None:
+        """In the forked child: exec the new master (never returns)."""
+        environment = self.lifecycle.new_master_environment(self, os.getpid())
+        exec_new_master(self, channel, environment)
+
+    def _upgrade_deadline(self) -> float | None:
+        """When a new master that has not reported ready is given up on."""
+        upgrade = self.state.upgrade
+        return upgrade.deadline if upgrade is not None and upgrade.deadline_applies else None
+
+    def _check_upgrade_deadline(self, now: float) -> None:
+        deadline = self._upgrade_deadline()
+        if deadline is not None and now >= deadline:
+            self._upgrade_event(decisions.UpgradeTimedOut(self.settings.upgrade_timeout))
+
+    def _read_upgrade_channel(self) -> None:
+        """The new master reports "ready" once its workers serve, then "taken" (EOF: it exited)."""
+        upgrade = self.state.upgrade
+        assert upgrade is not None
+        data = receive(upgrade.channel)
+        if data is None:
+            return
+        self._upgrade_event(decisions.ChannelData(data))
+        if not data and upgrade.is_detached:
+            self.log.info("upgraded master exited pid=%d", upgrade.new_master_pid)
+
+    def _upgrade_event(self, event: decisions.UpgradeEvent) -> None:
+        upgrade = self.state.upgrade
+        if upgrade is None:
+            return
+        upgrade.phase, actions = decisions.upgrade_step(upgrade, event)
+        for action in actions:
+            if isinstance(action, decisions.AnnounceNewMaster):
+                self.log.info("upgrade: new master ready pid=%d", action.pid)
+                self.lifecycle.upgrade_ready(self, action.pid)
+                send(upgrade.channel, b"main\n")
+            elif isinstance(action, decisions.UpgradeFinished):
+                if not action.ok:
+                    self.log.error("upgrade failed, this master keeps serving reason=%s", action.reason)
+                self.lifecycle.upgrade_finished(self, action.ok, action.reason)
+            elif isinstance(action, decisions.RetireForNewMaster):
+                self.log.info("upgrade complete; this master retires new_master=%d", action.pid)
+                self.stop(graceful=True)
+            elif isinstance(action, decisions.QuitNewMaster):
+                self.kill(action.pid, signal.SIGQUIT)
+            elif isinstance(action, decisions.CloseUpgrade):
+                self._close_upgrade()
+
+    def _close_upgrade(self) -> None:
+        upgrade = self.state.upgrade
+        if upgrade is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(upgrade.channel)
+        upgrade.channel.close()
+        if upgrade.is_detached and self.state.new_master_pid == upgrade.new_master_pid:
+            self.state.new_master_pid = 0  # no waitpid will tell us: USR2 may be used again
+        self.state.upgrade = None
+
+    # ---- upgrade, the new master's side ---------------------------------------------------
+
+    def _watch_old_master(self) -> None:
+        """After an upgrade, listen to the old master, and learn at once when it exits (a pidfd)."""
+        if self._upgrade_link is not None:
+            self.selector.register(self._upgrade_link, selectors.EVENT_READ, self._read_upgrade_link)
+        if not self.state.old_master_pid:
+            return
+        fd = watch_old_master(self.state.old_master_pid)
+        if fd is None:
+            self._promote()
+            return
+        self._old_master_fd = fd
+        self.selector.register(fd, selectors.EVENT_READ, self._promote)
+
+    def _tell_old_master(self, message: bytes) -> None:
+        assert self._upgrade_link is not None
+        failure = send(self._upgrade_link, message)
+        if failure is not None:
+            self.log.warning("cannot reach the old master: %s", failure)
+
+    def _read_upgrade_link(self) -> None:
+        """The old master answers "main" once systemd knows us as the main process."""
+        assert self._upgrade_link is not None
+        data = receive(self._upgrade_link)
+        if data is None:
+            return
+        if b"main" in data:
+            self._become_main()
+            self._tell_old_master(b"taken\n")
+        if not data:
+            self.selector.unregister(self._upgrade_link)
+            self._upgrade_link.close()
+            self._upgrade_link = None
+
+    def _become_main(self) -> None:
+        if self.state.succession is Succession.MAIN:
+            return
+        self.state.succession = Succession.MAIN
+        self.log.info("now the main process of the service")
+        if self.control is not None:
+            self.control.open(self.selector, self)
+        self.lifecycle.became_main(self)
+
+    def _promote(self) -> None:
+        """The old master exited: we are the only master now."""
+        if self._old_master_fd >= 0:
+            self.selector.unregister(self._old_master_fd)
+            os.close(self._old_master_fd)
+            self._old_master_fd = -1
+        old_master_pid = self.state.old_master_pid
+        self.log.info("master promoted: the old master exited old_master=%d", old_master_pid)
+        self.state.old_master_pid = 0
+        self.update_pidfile()
+        self.set_title()
+        self._become_main()
 
     # ---- stop -----------------------------------------------------------------------------
 
     def stop(self, graceful: bool, exit_code: int = 0) -> None:
         """Close listeners, ask workers to stop (TERM: finish requests; QUIT: now), then wait."""
-        self.exit_code = exit_code
+        self.state.exit_code = exit_code
         unlink = self.may_unlink_sockets()
         for listener in self.listeners:
             listener.close(unlink=unlink)
@@ -548,20 +813,20 @@ class Master:
         if self.control is not None:
             self.control.close(unlink=self.may_unlink_sockets())
         self._signal_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
-        self.stop_deadline = time.monotonic() + self.settings.graceful_timeout
+        self.state.stop_deadline = time.monotonic() + self.settings.graceful_timeout
 
     def may_unlink_sockets(self) -> bool:
         """A unix socket file stays when another master (old or new) still serves on it."""
-        return self.new_master_pid == 0 and self.old_master_pid == 0
+        return self.state.new_master_pid == 0 and self.state.old_master_pid == 0
 
     def _finish(self) -> None:
         self.log.info("Shutting down: Master")
         if self._pidfile_path:
-            remove_pidfile(self._pidfile_path, self.own_pid)
+            remove_pidfile(self._pidfile_path, self.state.own_pid)
         call_hook(self.settings, "on_exit", self)
         if self.control is not None:
             self.control.close(unlink=self.may_unlink_sockets())
-        self.upgrader.close()
+        self._close_upgrade()
         if self._signals is not None:
             self._signals.restore()
         self.selector.close()
@@ -575,29 +840,25 @@ class Master:
 
     @property
     def is_reloading(self) -> bool:
-        return self.reloader.is_reloading
+        return self.state.reload.is_reloading
 
     def booted_workers(self) -> int:
-        return sum(
-            1
-            for w in self.workers.values()
-            if w.is_booted and not w.is_retiring and w.generation == self.generation
-        )
+        return self.state.booted_workers()
 
     def requests_served(self) -> int:
         """Requests served by the workers alive now (each counts its own)."""
-        return sum(self._board.requests_served(w.slot) for w in self.workers.values())
+        return sum(self._board.requests_served(w.slot) for w in self.state.workers.values())
 
     def status(self) -> dict[str, object]:
         return {
-            "pid": self.own_pid,
-            "workers": f"{self.booted_workers()}/{self.num_workers} booted",
-            "worker_pids": " ".join(str(p) for p in sorted(self.workers)),
-            "generation": self.generation,
+            "pid": self.state.own_pid,
+            "workers": f"{self.booted_workers()}/{self.state.desired_workers} booted",
+            "worker_pids": " ".join(str(p) for p in sorted(self.state.workers)),
+            "generation": self.state.generation,
             "reloading": self.is_reloading,
             "requests_served": self.requests_served(),
             "listeners": " ".join(str(lst) for lst in self.listeners),
-            "upgrade_child": self.new_master_pid or "-",
+            "upgrade_child": self.state.new_master_pid or "-",
         }
 
     # ---- small effects ------------------------------------------------------------------
@@ -609,15 +870,15 @@ class Master:
         is logged and the server serves on: the reload itself did not fail.
         """
         path = self.settings.pidfile
-        if path and self.old_master_pid:
+        if path and self.state.old_master_pid:
             path = f"{path}.2"
         if self._pidfile_path and self._pidfile_path != path:
-            remove_pidfile(self._pidfile_path, self.own_pid)
+            remove_pidfile(self._pidfile_path, self.state.own_pid)
         self._pidfile_path = path or None
         if not self._pidfile_path:
             return
         try:
-            write_pidfile(self._pidfile_path, self.own_pid)
+            write_pidfile(self._pidfile_path, self.state.own_pid)
         except OSError as exc:
             if is_starting:
                 raise
