@@ -21,7 +21,7 @@ from typing import Any
 
 from unitcorn.app import search_paths
 from unitcorn.arbiter.decisions import Command
-from unitcorn.arbiter.lifecycle import Lifecycle
+from unitcorn.arbiter.lifecycle import Lifecycle, MasterRequests, MasterStatus
 from unitcorn.logs import ERROR_LOGGER
 
 log = logging.getLogger(ERROR_LOGGER)
@@ -75,7 +75,7 @@ def first_change(before: Snapshot, after: Snapshot) -> str | None:
 class CodeWatcher(Lifecycle):
     """A master plug-in: scan on its deadline, and reload when something changed."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, master: MasterRequests) -> None:
         # A .pyc is trusted when the source's size and whole-second mtime match: a file saved
         # twice within a second at the same size would be served stale. Workers are forked, so
         # this reaches them, and preloading masters too.
@@ -87,14 +87,15 @@ class CodeWatcher(Lifecycle):
             log.warning("reload: watching only the first %d files under %s", MAX_FILES, self._roots)
         log.info("reload: watching %d files under %s", len(self._files), ", ".join(self._roots))
         self._next_scan = time.monotonic() + INTERVAL
+        self._master = master
 
     def _scan(self) -> Snapshot:
         return snapshot([*self._extra, *source_files(self._roots)])
 
-    def next_deadline(self, master: Any) -> float | None:
+    def next_deadline(self) -> float | None:
         return self._next_scan
 
-    def tick(self, master: Any, now: float) -> None:
+    def tick(self, status: MasterStatus, now: float) -> None:
         if now < self._next_scan:
             return
         self._next_scan = now + INTERVAL
@@ -103,4 +104,4 @@ class CodeWatcher(Lifecycle):
         self._files = files
         if changed is not None:
             log.info("reload: source changed path=%s", changed)
-            master.handle_command(Command.RELOAD)
+            self._master.handle_command(Command.RELOAD)

@@ -27,7 +27,7 @@ from unitcorn.arbiter.code_watcher import CodeWatcher
 from unitcorn.arbiter.control import ControlServer
 from unitcorn.arbiter.decisions import Command
 from unitcorn.arbiter.descriptors import close_all_but, worker_descriptors
-from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
+from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles, MasterStatus
 from unitcorn.arbiter.reexec import exec_new_master
 from unitcorn.arbiter.reload import ReloadFailed, binds_for, check_worker_bounds, prepare_generation
 from unitcorn.arbiter.state import (
@@ -92,7 +92,7 @@ class Master:
         path = None if settings.control_socket_disable else settings.control_socket
         self.control = ControlServer(path, settings.control_socket_mode) if path else None
         # Plug-ins: systemd (given), the control socket, the statsd workers gauge, --reload.
-        watcher = CodeWatcher(settings) if settings.reload else None
+        watcher = CodeWatcher(settings, self) if settings.reload else None
         plugins = (lifecycle, self.control, WorkerCountGauge(), watcher)
         self.lifecycle = Lifecycles(*(m for m in plugins if m is not None))
         self.log = logging.getLogger(ERROR_LOGGER)
@@ -242,7 +242,7 @@ class Master:
         self._guarded(lambda: self._check_upgrade_deadline(now))
         if self.state.stop_deadline is None:
             self._guarded(self._manage_workers)
-        self._guarded(lambda: self.lifecycle.tick(self, now))
+        self._guarded(lambda: self.lifecycle.tick(self.status_snapshot(), now))
 
     def _guarded(self, action: Any) -> None:
         """Run one event's handling; a bug in it is logged, and the master goes on serving.
@@ -265,7 +265,7 @@ class Master:
                 self.state.workers.values(), self.settings.timeout, self._board.last_beat
             ),
             self.state.stop_deadline,
-            self.lifecycle.next_deadline(self),
+            self.lifecycle.next_deadline(),
             self._upgrade_deadline(),
             self._spawn_deadline if self.state.stop_deadline is None else None,
         ]
@@ -327,7 +327,7 @@ class Master:
         self.state.desired_workers = count
         self.log.info("worker count changed workers=%d previous=%d", count, old)
         call_hook(self.settings, "nworkers_changed", self, count, old)
-        self.lifecycle.status_changed(self)
+        self.lifecycle.status_changed(self.status_snapshot())
         return None
 
     # ---- workers --------------------------------------------------------------------------
@@ -504,10 +504,10 @@ class Master:
             self.state.is_ready = True
             self.log.info("server ready workers=%d", self.state.desired_workers)
             call_hook(self.settings, "when_ready", self)
-            self.lifecycle.ready(self)
+            self.lifecycle.ready(self.status_snapshot())
             if self._upgrade_link is not None:
                 self._tell_old_master(b"ready\n")
-        self.lifecycle.status_changed(self)
+        self.lifecycle.status_changed(self.status_snapshot())
 
     def _reap_children(self) -> None:
         while True:
@@ -579,7 +579,7 @@ class Master:
         self.state.reload.phase = phase
         if not is_starting:
             return  # let the running reload finish first; then apply the newest configuration
-        self.lifecycle.reload_started(self)
+        self.lifecycle.reload_started(self.status_snapshot())
         try:
             next_generation = prepare_generation(
                 self.argv, self.environ_orig, self.start_cwd, self._board.capacity,
@@ -618,14 +618,14 @@ class Master:
             return
         is_asked_again = self._end_reload()
         self.log.info("reload complete generation=%d", self.state.generation)
-        self.lifecycle.reload_finished(self, ok=True, reason="")
+        self.lifecycle.reload_finished(self.status_snapshot(), ok=True, reason="")
         if is_asked_again:
             self.reload()
 
     def _reload_failed(self, reason: str) -> None:
         is_asked_again = self._end_reload()
         self.log.error("reload failed, old generation keeps serving reason=%s", reason)
-        self.lifecycle.reload_finished(self, ok=False, reason=reason)
+        self.lifecycle.reload_finished(self.status_snapshot(), ok=False, reason=reason)
         if is_asked_again:
             self.reload()
 
@@ -681,12 +681,12 @@ class Master:
         self.state.upgrade = PendingUpgrade(pid, channel, deadline, complete_automatically, is_detached)
         self.selector.register(channel, selectors.EVENT_READ, self._read_upgrade_channel)
         self.log.info("upgrade started new_master=%d", pid)
-        self.lifecycle.upgrade_started(self, pid)
+        self.lifecycle.upgrade_started(self.status_snapshot(), pid)
         return None
 
     def _exec_new_master(self, channel: socket.socket) -> None:
         """In the forked child: exec the new master (never returns)."""
-        environment = self.lifecycle.new_master_environment(self, os.getpid())
+        environment = self.lifecycle.new_master_environment(os.getpid())
         exec_new_master(self, channel, environment)
 
     def _upgrade_deadline(self) -> float | None:
@@ -718,12 +718,12 @@ class Master:
         for action in actions:
             if isinstance(action, decisions.AnnounceNewMaster):
                 self.log.info("upgrade: new master ready pid=%d", action.pid)
-                self.lifecycle.upgrade_ready(self, action.pid)
+                self.lifecycle.upgrade_ready(self.status_snapshot(), action.pid)
                 send(upgrade.channel, b"main\n")
             elif isinstance(action, decisions.UpgradeFinished):
                 if not action.ok:
                     self.log.error("upgrade failed, this master keeps serving reason=%s", action.reason)
-                self.lifecycle.upgrade_finished(self, action.ok, action.reason)
+                self.lifecycle.upgrade_finished(self.status_snapshot(), action.ok, action.reason)
             elif isinstance(action, decisions.RetireForNewMaster):
                 self.log.info("upgrade complete; this master retires new_master=%d", action.pid)
                 self.stop(graceful=True)
@@ -785,7 +785,7 @@ class Master:
         self.log.info("now the main process of the service")
         if self.control is not None:
             self.control.open(self.selector, self)
-        self.lifecycle.became_main(self)
+        self.lifecycle.became_main(self.status_snapshot())
 
     def _promote(self) -> None:
         """The old master exited: we are the only master now."""
@@ -809,7 +809,7 @@ class Master:
         for listener in self.listeners:
             listener.close(unlink=unlink)
         self.listeners = []
-        self.lifecycle.stopping(self)
+        self.lifecycle.stopping(self.status_snapshot())
         if self.control is not None:
             self.control.close(unlink=self.may_unlink_sockets())
         self._signal_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
@@ -830,7 +830,7 @@ class Master:
         if self._signals is not None:
             self._signals.restore()
         self.selector.close()
-        self.lifecycle.finished(self)
+        self.lifecycle.finished(self.status_snapshot())
 
     # ---- reporting ----------------------------------------------------------------------
 
@@ -849,17 +849,24 @@ class Master:
         """Requests served by the workers alive now (each counts its own)."""
         return sum(self._board.requests_served(w.slot) for w in self.state.workers.values())
 
-    def status(self) -> dict[str, object]:
-        return {
-            "pid": self.state.own_pid,
-            "workers": f"{self.booted_workers()}/{self.state.desired_workers} booted",
-            "worker_pids": " ".join(str(p) for p in sorted(self.state.workers)),
-            "generation": self.state.generation,
-            "reloading": self.is_reloading,
-            "requests_served": self.requests_served(),
-            "listeners": " ".join(str(lst) for lst in self.listeners),
-            "upgrade_child": self.state.new_master_pid or "-",
-        }
+    def status_snapshot(self) -> MasterStatus:
+        """What the plug-ins may know, as it is now (they read this, never the master)."""
+        state = self.state
+        return MasterStatus(
+            own_pid=state.own_pid,
+            generation=state.generation,
+            desired_workers=state.desired_workers,
+            booted_workers=state.booted_workers(),
+            worker_pids=tuple(state.workers),
+            requests_served=self.requests_served(),
+            is_ready=state.is_ready,
+            is_stopping=state.is_stopping,
+            is_reloading=state.reload.is_reloading,
+            new_master_pid=state.new_master_pid,
+            exit_code=state.exit_code,
+            listeners=tuple(self.listeners),
+            settings=self.settings,
+        )
 
     # ---- small effects ------------------------------------------------------------------
 
