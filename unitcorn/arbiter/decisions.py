@@ -430,3 +430,153 @@ def upgrade_step(upgrade: PendingUpgrade, event: UpgradeEvent) -> tuple[UpgradeP
         ))
         actions.append(RetireForNewMaster(upgrade.new_master_pid))
     return phase, actions
+
+
+# ---- step: (state, event) → actions, for everything but heartbeats and the upgrade channel ----
+# master.py turns what happened into one of these events, asks `step` what to do, and does it.
+
+
+@dataclass(frozen=True)
+class CommandGiven:
+    """A signal's command, or the same command from `unitcorn ctl` or --reload (signum 0)."""
+
+    command: Command
+    signum: int = 0
+
+
+@dataclass(frozen=True)
+class WorkerExited:
+    worker: WorkerHandle
+    info: ExitInfo
+
+
+@dataclass(frozen=True)
+class WorkersBooted:
+    """Workers reported on the boot pipe that they can serve."""
+
+
+@dataclass(frozen=True)
+class Tick:
+    now: float
+
+
+Event = CommandGiven | WorkerExited | WorkersBooted | Tick
+
+
+@dataclass(frozen=True)
+class SignalWorkers:
+    signum: int
+
+
+@dataclass(frozen=True)
+class StartReload:
+    pass
+
+
+@dataclass(frozen=True)
+class RevertReload:
+    reason: str
+
+
+@dataclass(frozen=True)
+class StartUpgrade:
+    pass
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Close the listeners; workers get TERM (graceful: finish requests) or QUIT."""
+
+    graceful: bool
+
+
+@dataclass(frozen=True)
+class Halt:
+    """No generation can run: a quick stop, exiting with `exit_code` (3 or 4)."""
+
+    exit_code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScaleTo:
+    count: int
+    signum: int
+
+
+@dataclass(frozen=True)
+class StopAllWorkers:
+    """WINCH to a daemonized master: no workers, the master stays."""
+
+
+@dataclass(frozen=True)
+class ReopenLogs:
+    pass
+
+
+@dataclass(frozen=True)
+class AnnounceReady:
+    """when_ready, READY=1, and "ready" to the old master after an upgrade."""
+
+
+@dataclass(frozen=True)
+class KillRemaining:
+    """The graceful stop's time is up: SIGKILL every worker, and again at `again_at`."""
+
+    again_at: float
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """Nothing to do; `reason` is logged at debug level."""
+
+    reason: str
+
+
+Action = (
+    SignalWorkers | StartReload | RevertReload | StartUpgrade | Stop | Halt | ScaleTo
+    | StopAllWorkers | ReopenLogs | AnnounceReady | KillRemaining | Ignored
+)
+
+
+def step(state: MasterState, event: Event) -> list[Action]:
+    """What the master does about `event`, given what it knows."""
+    if isinstance(event, CommandGiven):
+        return _command_actions(state, event.command, event.signum)
+    if isinstance(event, WorkerExited):
+        outcome = exit_outcome(event.info, event.worker, state)
+        info = event.info
+        if outcome is ExitOutcome.REVERT_RELOAD:
+            return [RevertReload(f"new worker failed: {info.reason} (exit {info.code})")]
+        if outcome is ExitOutcome.HALT:
+            assert info.halts_with is not None
+            return [Halt(info.halts_with, info.reason)]
+        return []
+    if isinstance(event, WorkersBooted):
+        return [AnnounceReady()] if is_server_ready(state) else []
+    if is_stop_overdue(state, event.now):
+        # Repeat once a second until waitpid reports them, rather than trusting one signal.
+        return [KillRemaining(again_at=event.now + 1.0)]
+    return []
+
+
+def _command_actions(state: MasterState, command: Command, signum: int) -> list[Action]:
+    if state.is_stopping:
+        return [SignalWorkers(signal.SIGQUIT)] if command_during_stop(command) else []
+    if command is Command.RELOAD:
+        return [StartReload()]
+    if command is Command.STOP_GRACEFUL:
+        return [Stop(graceful=True)]
+    if command is Command.STOP_QUICK:
+        return [Stop(graceful=False)]
+    if command in (Command.SCALE_UP, Command.SCALE_DOWN):
+        return [ScaleTo(scaled_worker_count(state.desired_workers, command), signum)]
+    if command is Command.REOPEN_LOGS:
+        return [ReopenLogs(), SignalWorkers(signal.SIGUSR1)]
+    if command is Command.REEXEC:
+        return [StartUpgrade()]
+    if command is Command.STOP_WORKERS:
+        return [StopAllWorkers()]
+    if command is Command.IGNORE and signum == signal.SIGWINCH:
+        return [Ignored("SIGWINCH ignored: not daemonized")]
+    return []

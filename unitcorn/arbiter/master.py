@@ -1,11 +1,11 @@
 """The master process: one loop that waits for signals, worker messages and deadlines, then acts.
 
-What the master knows is `state.py` (a MasterState); its rules are `decisions.py` (pure: the
-worker plan, heartbeats, a worker exit's outcome, readiness, the reload phases, the upgrade
-handshake); this module carries their results out (fork, kill, waitpid, pidfile, listeners,
-plug-in events), and is the only one in arbiter/ that changes the state. The loop wakes on a
-signal byte, a worker's "booted" message, the old master's exit (after an upgrade), or the
-nearest deadline — never on a fixed polling interval.
+What the master knows is `state.py` (a MasterState); its rules are `decisions.py` (pure:
+`step(state, event) -> actions` for commands, worker exits, readiness and the stop; the worker
+plan, heartbeats, the reload phases, the upgrade handshake); this module carries their results
+out (fork, kill, waitpid, pidfile, listeners, plug-in events), and is the only one in arbiter/
+that changes the state. The loop wakes on a signal byte, a worker's "booted" message, the old
+master's exit (after an upgrade), or the nearest deadline — never on a fixed polling interval.
 """
 
 from __future__ import annotations
@@ -234,6 +234,10 @@ class Master:
         return self.state.exit_code
 
     def _step(self) -> None:
+        """One turn: select; each ready source (signal pipe, boot pipe, upgrade channel, ctl)
+        turns what it read into events, `decisions.step` (or `upgrade_step`) turns them into
+        actions, `_carry_out` does them; then children are reaped (WorkerExited), deadlines
+        checked (Tick, heartbeats), the worker plan applied and the plug-ins ticked."""
         for key, _ in self.selector.select(self._select_timeout()):
             self._guarded(key.data)
         self._guarded(self._reap_children)
@@ -289,31 +293,42 @@ class Master:
 
     def handle_command(self, command: Command, signum: int = 0) -> None:
         """Carry out one command (from a signal, or from `unitcorn ctl`)."""
-        if self.state.is_stopping:
-            if decisions.command_during_stop(command):
-                self._signal_workers(signal.SIGQUIT)
-            return
-        if command is Command.RELOAD:
-            self.reload()
-        elif command is Command.STOP_GRACEFUL:
-            self.stop(graceful=True)
-        elif command is Command.STOP_QUICK:
-            self.stop(graceful=False)
-        elif command in (Command.SCALE_UP, Command.SCALE_DOWN):
-            count = decisions.scaled_worker_count(self.state.desired_workers, command)
-            refusal = self.set_worker_count(count)
-            if refusal:
-                self.log.warning("%s ignored: %s", signal.Signals(signum).name, refusal)
-        elif command is Command.REOPEN_LOGS:
-            reopen_logs()
-            self._signal_workers(signal.SIGUSR1)
-        elif command is Command.REEXEC:
-            self.start_upgrade()
-        elif command is Command.STOP_WORKERS:
-            self.log.info("stopping all workers (WINCH) master stays")
-            self.set_worker_count(0)
-        elif command is Command.IGNORE and signum == signal.SIGWINCH:
-            self.log.debug("SIGWINCH ignored: not daemonized")
+        self._carry_out(decisions.step(self.state, decisions.CommandGiven(command, signum)))
+
+    def _carry_out(self, actions: list[decisions.Action]) -> None:
+        """Do what `decisions.step` decided, in order: the one place its actions become effects."""
+        for action in actions:
+            if isinstance(action, decisions.StartReload):
+                self.reload()
+            elif isinstance(action, decisions.RevertReload):
+                self._revert_reload(action.reason)
+            elif isinstance(action, decisions.Stop):
+                self.stop(graceful=action.graceful)
+            elif isinstance(action, decisions.Halt):
+                self.log.error("halting: a worker could not start reason=%s", action.reason)
+                self.stop(graceful=False, exit_code=action.exit_code)
+            elif isinstance(action, decisions.ScaleTo):
+                refusal = self.set_worker_count(action.count)
+                if refusal:
+                    self.log.warning("%s ignored: %s", signal.Signals(action.signum).name, refusal)
+            elif isinstance(action, decisions.StopAllWorkers):
+                self.log.info("stopping all workers (WINCH) master stays")
+                self.set_worker_count(0)
+            elif isinstance(action, decisions.ReopenLogs):
+                reopen_logs()
+            elif isinstance(action, decisions.SignalWorkers):
+                self._signal_workers(action.signum)
+            elif isinstance(action, decisions.StartUpgrade):
+                self.start_upgrade()
+            elif isinstance(action, decisions.AnnounceReady):
+                self._announce_ready()
+            elif isinstance(action, decisions.KillRemaining):
+                count = len(self.state.workers)
+                self.log.warning("graceful timeout reached; killing workers count=%d", count)
+                self._signal_workers(signal.SIGKILL)
+                self.state.stop_deadline = action.again_at
+            elif isinstance(action, decisions.Ignored):
+                self.log.debug("%s", action.reason)
 
     def set_worker_count(self, count: int) -> str | None:
         """Run `count` workers from now on; returns why not (out of bounds), or None."""
@@ -500,14 +515,16 @@ class Master:
             self.log.info(
                 "Booting worker with pid: %d generation=%d", handle.pid, handle.generation
             )
-        if decisions.is_server_ready(self.state):
-            self.state.is_ready = True
-            self.log.info("server ready workers=%d", self.state.desired_workers)
-            call_hook(self.settings, "when_ready", self)
-            self.lifecycle.ready(self.status_snapshot())
-            if self._upgrade_link is not None:
-                self._tell_old_master(b"ready\n")
+        self._carry_out(decisions.step(self.state, decisions.WorkersBooted()))
         self.lifecycle.status_changed(self.status_snapshot())
+
+    def _announce_ready(self) -> None:
+        self.state.is_ready = True
+        self.log.info("server ready workers=%d", self.state.desired_workers)
+        call_hook(self.settings, "when_ready", self)
+        self.lifecycle.ready(self.status_snapshot())
+        if self._upgrade_link is not None:
+            self._tell_old_master(b"ready\n")
 
     def _reap_children(self) -> None:
         while True:
@@ -542,13 +559,7 @@ class Master:
             handle.generation,
         )
         call_hook(self.settings, "child_exit", self, handle.process)
-        outcome = decisions.exit_outcome(info, handle, self.state)
-        if outcome is decisions.ExitOutcome.REVERT_RELOAD:
-            self._revert_reload(f"new worker failed: {info.reason} (exit {info.code})")
-        elif outcome is decisions.ExitOutcome.HALT:
-            assert info.halts_with is not None
-            self.log.error("halting: a worker could not start reason=%s", info.reason)
-            self.stop(graceful=False, exit_code=info.halts_with)
+        self._carry_out(decisions.step(self.state, decisions.WorkerExited(handle, info)))
 
     def _enforce_deadlines(self, now: float) -> None:
         actions = decisions.heartbeat_actions(
@@ -566,10 +577,7 @@ class Master:
                 # Repeat once a second until waitpid reports it, rather than trusting one signal.
                 handle.kill_deadline = now + 1.0
                 self.kill(action.pid, signal.SIGKILL)
-        if decisions.is_stop_overdue(self.state, now):
-            self.log.warning("graceful timeout reached; killing workers count=%d", len(self.state.workers))
-            self._signal_workers(signal.SIGKILL)
-            self.state.stop_deadline = now + 1.0
+        self._carry_out(decisions.step(self.state, decisions.Tick(now)))
 
     # ---- reload (HUP): rules in decisions, loading in reload.py -------------------------
 
