@@ -460,7 +460,7 @@ class Tick:
     now: float
 
 
-Event = CommandGiven | WorkerExited | WorkersBooted | Tick
+Event = CommandGiven | WorkerExited | WorkersBooted | Tick | UpgradeEvent
 
 
 @dataclass(frozen=True)
@@ -527,6 +527,13 @@ class KillRemaining:
 
 
 @dataclass(frozen=True)
+class UpgradeAdvanced:
+    """The upgrade's handshake moved to `phase`."""
+
+    phase: UpgradePhase
+
+
+@dataclass(frozen=True)
 class Ignored:
     """Nothing to do; `reason` is logged at debug level."""
 
@@ -536,6 +543,7 @@ class Ignored:
 Action = (
     SignalWorkers | StartReload | RevertReload | StartUpgrade | Stop | Halt | ScaleTo
     | StopAllWorkers | ReopenLogs | AnnounceReady | KillRemaining | Ignored
+    | UpgradeAdvanced | UpgradeAction
 )
 
 
@@ -554,6 +562,11 @@ def step(state: MasterState, event: Event) -> list[Action]:
         return []
     if isinstance(event, WorkersBooted):
         return [AnnounceReady()] if is_server_ready(state) else []
+    if isinstance(event, ChannelData | UpgradeTimedOut | NewMasterExited):
+        if state.upgrade is None:
+            return []
+        phase, upgrade_actions = upgrade_step(state.upgrade, event)
+        return [UpgradeAdvanced(phase), *upgrade_actions]
     if is_stop_overdue(state, event.now):
         # Repeat once a second until waitpid reports them, rather than trusting one signal.
         return [KillRemaining(again_at=event.now + 1.0)]

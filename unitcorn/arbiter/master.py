@@ -329,6 +329,8 @@ class Master:
                 self.state.stop_deadline = action.again_at
             elif isinstance(action, decisions.Ignored):
                 self.log.debug("%s", action.reason)
+            else:
+                self._carry_out_upgrade(action)
 
     def set_worker_count(self, count: int) -> str | None:
         """Run `count` workers from now on; returns why not (out of bounds), or None."""
@@ -719,26 +721,28 @@ class Master:
             self.log.info("upgraded master exited pid=%d", upgrade.new_master_pid)
 
     def _upgrade_event(self, event: decisions.UpgradeEvent) -> None:
+        self._carry_out(decisions.step(self.state, event))
+
+    def _carry_out_upgrade(self, action: decisions.UpgradeAction | decisions.UpgradeAdvanced) -> None:
         upgrade = self.state.upgrade
-        if upgrade is None:
-            return
-        upgrade.phase, actions = decisions.upgrade_step(upgrade, event)
-        for action in actions:
-            if isinstance(action, decisions.AnnounceNewMaster):
-                self.log.info("upgrade: new master ready pid=%d", action.pid)
-                self.lifecycle.upgrade_ready(self.status_snapshot(), action.pid)
-                send(upgrade.channel, b"main\n")
-            elif isinstance(action, decisions.UpgradeFinished):
-                if not action.ok:
-                    self.log.error("upgrade failed, this master keeps serving reason=%s", action.reason)
-                self.lifecycle.upgrade_finished(self.status_snapshot(), action.ok, action.reason)
-            elif isinstance(action, decisions.RetireForNewMaster):
-                self.log.info("upgrade complete; this master retires new_master=%d", action.pid)
-                self.stop(graceful=True)
-            elif isinstance(action, decisions.QuitNewMaster):
-                self.kill(action.pid, signal.SIGQUIT)
-            elif isinstance(action, decisions.CloseUpgrade):
-                self._close_upgrade()
+        assert upgrade is not None  # CloseUpgrade comes last
+        if isinstance(action, decisions.UpgradeAdvanced):
+            upgrade.phase = action.phase
+        elif isinstance(action, decisions.AnnounceNewMaster):
+            self.log.info("upgrade: new master ready pid=%d", action.pid)
+            self.lifecycle.upgrade_ready(self.status_snapshot(), action.pid)
+            send(upgrade.channel, b"main\n")
+        elif isinstance(action, decisions.UpgradeFinished):
+            if not action.ok:
+                self.log.error("upgrade failed, this master keeps serving reason=%s", action.reason)
+            self.lifecycle.upgrade_finished(self.status_snapshot(), action.ok, action.reason)
+        elif isinstance(action, decisions.RetireForNewMaster):
+            self.log.info("upgrade complete; this master retires new_master=%d", action.pid)
+            self.stop(graceful=True)
+        elif isinstance(action, decisions.QuitNewMaster):
+            self.kill(action.pid, signal.SIGQUIT)
+        elif isinstance(action, decisions.CloseUpgrade):
+            self._close_upgrade()
 
     def _close_upgrade(self) -> None:
         upgrade = self.state.upgrade

@@ -8,7 +8,14 @@ import pytest
 
 from unitcorn.arbiter import decisions as d
 from unitcorn.arbiter.decisions import Command
-from unitcorn.arbiter.state import Fallback, MasterState, ReloadPhase, WorkerHandle
+from unitcorn.arbiter.state import (
+    Fallback,
+    MasterState,
+    PendingUpgrade,
+    ReloadPhase,
+    UpgradePhase,
+    WorkerHandle,
+)
 
 
 def state(*, stopping: bool = False, reloading: bool = False, desired: int = 2,
@@ -102,3 +109,18 @@ def test_workers_booted(booted: int, is_ready: bool, expected: list[d.Action]) -
 )
 def test_the_graceful_stop_kill(stopping: bool, now: float, booted: int, expected: list[d.Action]) -> None:
     assert d.step(state(stopping=stopping, booted=booted), d.Tick(now)) == expected
+
+
+def test_upgrade_channel_events_go_through_the_handshake() -> None:
+    s = state()
+    assert d.step(s, d.ChannelData(b"ready\n")) == []  # no upgrade in progress: a stray message
+    s.upgrade = PendingUpgrade(7, None, 100.0, completes_automatically=True)  # type: ignore[arg-type]
+    assert d.step(s, d.ChannelData(b"ready\n")) == [
+        d.UpgradeAdvanced(UpgradePhase.AWAITING_TAKEN), d.AnnounceNewMaster(7),
+    ]
+    s.upgrade.phase = UpgradePhase.AWAITING_TAKEN
+    assert d.step(s, d.NewMasterExited("killed by SIGKILL")) == [
+        d.UpgradeAdvanced(UpgradePhase.AWAITING_TAKEN),
+        d.UpgradeFinished(False, "the new master exited before it was ready (killed by SIGKILL)"),
+        d.CloseUpgrade(),
+    ]
