@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from unitcorn import __version__
 from unitcorn.app import AppLoadError, load_configured_app
-from unitcorn.arbiter.decisions import APP_LOAD_ERROR
 from unitcorn.arbiter.reexec import OLD_MASTER_VAR, UPGRADE_CHANNEL_VAR
-from unitcorn.arbiter.reload import apply_environment
 from unitcorn.arbiter.systemd_plugin import SystemdLifecycle
 from unitcorn.logs import ERROR_LOGGER, configure_logging
+from unitcorn.process.environment import apply_environment
+from unitcorn.process.exit_codes import APP_LOAD_ERROR, EX_CONFIG, EX_USAGE
 from unitcorn.settings import (
     ConfigError,
     UsageError,
@@ -27,9 +27,6 @@ from unitcorn.settings import (
     render_print_config,
 )
 from unitcorn.sockets import BindError, inherited_from_environment, inherited_from_systemd
-
-EX_USAGE = 2
-EX_CONFIG = 78
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,7 +103,7 @@ def serve(args: list[str]) -> int:
         environ_orig,
         inherited,
         start_cwd=start_cwd,
-        master_pid=master_pid,
+        old_master_pid=master_pid,
         upgrade_link=upgrade_link,
         lifecycle=lifecycle,
     )

@@ -30,7 +30,7 @@ from unitcorn.app import search_paths
 from unitcorn.arbiter import file_events
 from unitcorn.arbiter.decisions import Command
 from unitcorn.arbiter.file_events import FileEvents
-from unitcorn.arbiter.lifecycle import Lifecycle
+from unitcorn.arbiter.lifecycle import Lifecycle, MasterRequests, MasterStatus
 from unitcorn.logs import ERROR_LOGGER
 
 log = logging.getLogger(ERROR_LOGGER)
@@ -119,11 +119,13 @@ def first_change(before: Snapshot, after: Snapshot) -> str | None:
 class CodeWatcher(Lifecycle):
     """A master plug-in: reload when something changed, seen by events or by a scan on its deadline."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, master: MasterRequests) -> None:
         # A .pyc is trusted when the source's size and whole-second mtime match: a file saved
         # twice within a second at the same size would be served stale. Workers are forked, so
         # this reaches them, and preloading masters too.
         sys.dont_write_bytecode = True
+        self._master = master
+        self._selector: selectors.BaseSelector | None = None  # the master's, once it runs
         self._roots = watched_roots(settings)
         self._extra = extra_files(settings)
         self._events: FileEvents | None = None
@@ -138,16 +140,16 @@ class CodeWatcher(Lifecycle):
 
     # ---- the master's side of a Lifecycle ---------------------------------------------------
 
-    def next_deadline(self, master: Any) -> float | None:
-        if self._events is not None and not self._is_attached:
-            return 0.0  # the next turn of the loop attaches the events' pipe (see tick)
+    def open(self, selector: selectors.BaseSelector) -> None:
+        """The master's loop starts: the events' pipe joins its selector (the kernel queued
+        whatever changed meanwhile)."""
+        self._selector = selector
+        self._attach()
+
+    def next_deadline(self) -> float | None:
         return self._next_scan
 
-    def tick(self, master: Any, now: float) -> None:
-        if self._events is not None and not self._is_attached:
-            # The master has no start event that hands plug-ins its selector; the first tick
-            # runs before anything could have been missed (the kernel queues the events).
-            self._attach(master)
+    def tick(self, status: MasterStatus, now: float) -> None:
         if self._next_scan is None or now < self._next_scan:
             return
         self._next_scan = now + INTERVAL
@@ -156,14 +158,14 @@ class CodeWatcher(Lifecycle):
         self._files = files
         if changed is not None:
             log.info("reload: source changed path=%s", changed)
-            master.handle_command(Command.RELOAD)
+            self._master.handle_command(Command.RELOAD)
 
-    def stopping(self, master: Any) -> None:
-        self._stop_events(master)
+    def stopping(self, status: MasterStatus) -> None:
+        self._stop_events()
         self._next_scan = None
 
-    def finished(self, master: Any) -> None:
-        self._stop_events(master, wait=EXIT_WAIT)
+    def finished(self, status: MasterStatus) -> None:
+        self._stop_events(wait=EXIT_WAIT)
 
     # ---- polling ------------------------------------------------------------------------
 
@@ -207,34 +209,33 @@ class CodeWatcher(Lifecycle):
         name = os.path.basename(path)
         return not name.startswith(".") and name not in _SKIPPED and os.path.isdir(path)
 
-    def _attach(self, master: Any) -> None:
-        assert self._events is not None
-        master.selector.register(self._events.reader, selectors.EVENT_READ,
-                                 lambda: self._on_events(master))
+    def _attach(self) -> None:
+        if self._events is None or self._selector is None:
+            return  # polling, or the loop has not started yet (open attaches then)
+        self._selector.register(self._events.reader, selectors.EVENT_READ, self._on_events)
         self._is_attached = True
 
-    def _on_events(self, master: Any) -> None:
+    def _on_events(self) -> None:
         assert self._events is not None
         paths, has_failed = self._events.read_changes()
         if has_failed:
-            self._stop_events(master)
+            self._stop_events()
             self._start_polling()
             return
         if paths:
             log.info("reload: source changed path=%s", paths[0])
             # Watch afresh: a new package directory must be watched from the new generation on.
-            self._stop_events(master)
+            self._stop_events()
             self._start_events()
-            if self._events is not None:
-                self._attach(master)
-            master.handle_command(Command.RELOAD)
+            self._attach()
+            self._master.handle_command(Command.RELOAD)
 
-    def _stop_events(self, master: Any, wait: float = 0.0) -> None:
+    def _stop_events(self, wait: float = 0.0) -> None:
         if self._events is None:
             return
-        if self._is_attached:
+        if self._is_attached and self._selector is not None:
             with contextlib.suppress(KeyError, ValueError, OSError):  # a closed selector, at exit
-                master.selector.unregister(self._events.reader)
+                self._selector.unregister(self._events.reader)
         self._events.close(wait)
         self._events = None
         self._is_attached = False

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unitcorn.arbiter.decisions import Command
-from unitcorn.arbiter.lifecycle import Lifecycle
+from unitcorn.arbiter.lifecycle import Lifecycle, MasterRequests, MasterStatus
 
 log = logging.getLogger("unitcorn.error")
 
@@ -65,6 +65,20 @@ def parse_request(line: bytes) -> dict[str, Any]:
     return request
 
 
+def status_report(status: MasterStatus) -> dict[str, object]:
+    """`ctl status`'s answer: the master's status as flat JSON scalars."""
+    return {
+        "pid": status.own_pid,
+        "workers": f"{status.booted_workers}/{status.desired_workers} booted",
+        "worker_pids": " ".join(str(p) for p in sorted(status.worker_pids)),
+        "generation": status.generation,
+        "reloading": status.is_reloading,
+        "requests_served": status.requests_served,
+        "listeners": " ".join(str(lst) for lst in status.listeners),
+        "upgrade_child": status.new_master_pid or "-",
+    }
+
+
 @dataclass
 class _Client:
     sock: socket.socket
@@ -92,7 +106,7 @@ class ControlServer(Lifecycle):
         self._clients: list[_Client] = []
         self._accept_paused_until: float | None = None
 
-    def open(self, selector: selectors.BaseSelector, master: Any) -> None:
+    def open(self, selector: selectors.BaseSelector, master: MasterRequests) -> None:
         """Bind beside the final path and rename over it: an old master's socket is replaced
         atomically, and ctl never finds the path missing."""
         temporary = f"{self.path}.{os.getpid()}"
@@ -202,11 +216,13 @@ class ControlServer(Lifecycle):
         if command in ("reload", "upgrade") and self._waiting() >= MAX_WAITERS:
             self._reply(client, ok=False, message=f"{command}: {MAX_WAITERS} requests already wait")
         elif command == "status":
-            self._reply(client, ok=True, message="running", status=master.status())
+            report = status_report(master.status_snapshot())
+            self._reply(client, ok=True, message="running", status=report)
         elif command == "reload":
             log.info("reload requested over the control socket")
             if request.get("wait"):
-                self._reload_waiters.append(_Waiter(client, 1 if master.is_reloading else 0))
+                is_reloading = master.status_snapshot().is_reloading
+                self._reload_waiters.append(_Waiter(client, 1 if is_reloading else 0))
                 master.handle_command(Command.RELOAD)
             else:
                 master.handle_command(Command.RELOAD)
@@ -224,7 +240,7 @@ class ControlServer(Lifecycle):
             self._reply(client, ok=True, message=f"workers={workers}")
         elif command == "upgrade":
             self._upgrade_waiters.append(client)
-            refusal = master.upgrader.reexec(complete_automatically=True)
+            refusal = master.start_upgrade(complete_automatically=True)
             if refusal:
                 self._upgrade_waiters.remove(client)
                 self._reply(client, ok=False, message=f"upgrade refused: {refusal}")
@@ -256,13 +272,13 @@ class ControlServer(Lifecycle):
 
     # ---- deadlines, folded into the master's select timeout ------------------------------
 
-    def next_deadline(self, master: Any) -> float | None:
+    def next_deadline(self) -> float | None:
         deadlines = [c.deadline for c in self._clients[:1]]  # oldest first: the nearest
         if self._accept_paused_until is not None:
             deadlines.append(self._accept_paused_until)
         return min(deadlines, default=None)
 
-    def tick(self, master: Any, now: float) -> None:
+    def tick(self, status: MasterStatus, now: float) -> None:
         while self._clients and self._clients[0].deadline <= now:
             self._reply(self._clients[0], ok=False,
                         message=f"no request within {IDLE_TIMEOUT:g}s; closed")
@@ -273,18 +289,18 @@ class ControlServer(Lifecycle):
 
     # ---- lifecycle events that answer waiting requests ----------------------------------
 
-    def reload_finished(self, master: Any, ok: bool, reason: str) -> None:
+    def reload_finished(self, status: MasterStatus, ok: bool, reason: str) -> None:
         waiting = []
         for waiter in self._reload_waiters:
             if waiter.results_to_skip:
                 waiter.results_to_skip -= 1
                 waiting.append(waiter)
                 continue
-            message = f"reload complete generation={master.generation}" if ok else reason
+            message = f"reload complete generation={status.generation}" if ok else reason
             self._reply(waiter.client, ok=ok, message=message)
         self._reload_waiters = waiting
 
-    def upgrade_finished(self, master: Any, ok: bool, reason: str) -> None:
+    def upgrade_finished(self, status: MasterStatus, ok: bool, reason: str) -> None:
         for client in self._upgrade_waiters:
             self._reply(client, ok=ok, message=reason)
         self._upgrade_waiters = []

@@ -12,9 +12,14 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-# Exit codes a worker uses to tell the master it cannot work at all (gunicorn's numbers).
-WORKER_BOOT_ERROR = 3
-APP_LOAD_ERROR = 4
+from unitcorn.arbiter.state import (
+    MasterState,
+    PendingUpgrade,
+    ReloadPhase,
+    UpgradePhase,
+    WorkerHandle,
+)
+from unitcorn.process.exit_codes import APP_LOAD_ERROR, WORKER_BOOT_ERROR
 
 
 class Command(enum.Enum):
@@ -54,12 +59,12 @@ def command_for_signal(signum: int, *, is_daemon: bool) -> Command:
     return command
 
 
-def reexec_refusal(reexec_pid: int, master_pid: int) -> str | None:
+def reexec_refusal(new_master_pid: int, old_master_pid: int) -> str | None:
     """Why USR2 must be ignored now, or None if a new master may be started."""
-    if reexec_pid:
-        return f"an upgraded master is already running pid={reexec_pid}"
-    if master_pid:
-        return f"this master is itself an upgrade and its old master is alive pid={master_pid}"
+    if new_master_pid:
+        return f"an upgraded master is already running pid={new_master_pid}"
+    if old_master_pid:
+        return f"this master is itself an upgrade and its old master is alive pid={old_master_pid}"
     return None
 
 
@@ -94,27 +99,6 @@ def classify_exit(status: int) -> ExitInfo:
     if code == APP_LOAD_ERROR:
         return ExitInfo(code, None, "app-load-failed", APP_LOAD_ERROR)
     return ExitInfo(code, None, "error", None)
-
-
-@dataclass
-class WorkerHandle:
-    """The master's record of one worker process (the worker's own code lives in workers/)."""
-
-    pid: int
-    age: int
-    generation: int
-    slot: int
-    spawned_at: float
-    is_booted: bool = False
-    # Set when the master asked the worker to go: by then it only has to exit, not beat.
-    retire_deadline: float | None = None
-    # Set when SIGABRT was sent for a missed heartbeat: SIGKILL follows at this time.
-    kill_deadline: float | None = None
-    process: object = None  # the Worker object hooks receive (gunicorn passes the same)
-
-    @property
-    def is_retiring(self) -> bool:
-        return self.retire_deadline is not None
 
 
 @dataclass(frozen=True)
@@ -268,3 +252,344 @@ def after_worker_exit(
     if exited.is_booted or exited.is_retiring or exited.generation != generation:
         return failures
     return BootFailures(failures.count + 1, now, generation)
+
+
+# ---- a worker's exit: carry on, revert a reload, or halt ---------------------------------
+
+
+class ExitOutcome(enum.Enum):
+    CARRY_ON = "carry-on"
+    # The reload's new generation cannot run: the old one serves on (reload.py's revert).
+    REVERT_RELOAD = "revert-reload"
+    # No generation can run (exit 3 or 4): stop now and exit with the worker's status.
+    HALT = "halt"
+
+
+def exit_outcome(info: ExitInfo, worker: WorkerHandle, state: MasterState) -> ExitOutcome:
+    """What a worker's exit means for the server.
+
+    A worker told to go (e.g. the rest of a failed reload's generation) or one exiting during
+    a stop says nothing about whether the server can run, however it ends.
+    """
+    if info.halts_with is None or state.is_stopping or worker.is_retiring:
+        return ExitOutcome.CARRY_ON
+    if state.reload.is_reloading and worker.generation == state.generation:
+        return ExitOutcome.REVERT_RELOAD
+    return ExitOutcome.HALT
+
+
+def is_server_ready(state: MasterState) -> bool:
+    """The first moment every worker of the current generation has booted: READY=1, when_ready,
+    and (after an upgrade) "ready" to the old master. It happens once per master."""
+    return not state.is_ready and state.booted_workers() >= state.desired_workers
+
+
+def command_during_stop(command: Command) -> bool:
+    """During a stop only a quick stop still means something (QUIT after TERM: stop now)."""
+    return command is Command.STOP_QUICK
+
+
+def is_stop_overdue(state: MasterState, now: float) -> bool:
+    """The graceful stop's time is up and workers remain: they are killed (SIGKILL)."""
+    return state.stop_deadline is not None and now >= state.stop_deadline and bool(state.workers)
+
+
+# ---- reload (HUP) --------------------------------------------------------------------------
+
+
+def reload_requested(phase: ReloadPhase) -> tuple[ReloadPhase, bool]:
+    """HUP, `ctl reload` or a changed source file: (the phase now, whether to start one now).
+
+    One reload at a time: a request during a reload is remembered (once, however many arrive)
+    and runs after it, so the newest configuration is the one that ends up serving.
+    """
+    if phase is ReloadPhase.IDLE:
+        return ReloadPhase.BOOTING, True
+    return ReloadPhase.BOOTING_THEN_AGAIN, False
+
+
+def reload_ended(phase: ReloadPhase) -> bool:
+    """A reload ended (complete, failed or reverted): whether another one was asked for meanwhile."""
+    return phase is ReloadPhase.BOOTING_THEN_AGAIN
+
+
+def is_reload_complete(state: MasterState) -> bool:
+    return state.reload.is_reloading and state.reload.fallback is not None and (
+        state.booted_workers() >= state.desired_workers
+    )
+
+
+# ---- upgrade (USR2), the old master's side of the handshake ----------------------------------
+# The new master says "ready" once its workers serve; we answer "main" (after telling systemd
+# MAINPID); it answers "taken" once it holds the control socket; then we retire. End-of-file
+# on the channel means it exited.
+
+
+@dataclass(frozen=True)
+class ChannelData:
+    """Bytes from the new master; b"" is end-of-file (it exited)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class UpgradeTimedOut:
+    timeout: float
+
+
+@dataclass(frozen=True)
+class NewMasterExited:
+    """waitpid reported the new master (a child of ours unless detached)."""
+
+    reason: str
+
+
+UpgradeEvent = ChannelData | UpgradeTimedOut | NewMasterExited
+
+
+@dataclass(frozen=True)
+class AnnounceNewMaster:
+    """It serves: tell the plug-ins (systemd: MAINPID), answer "main"."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class UpgradeFinished:
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetireForNewMaster:
+    """The new master holds the control socket: this master stops gracefully."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class QuitNewMaster:
+    pid: int
+
+
+@dataclass(frozen=True)
+class CloseUpgrade:
+    """Stop listening to the channel and forget the upgrade: USR2 may be used again."""
+
+
+UpgradeAction = AnnounceNewMaster | UpgradeFinished | RetireForNewMaster | QuitNewMaster | CloseUpgrade
+
+_BEFORE_READY = "the new master exited before it was ready"
+
+
+def upgrade_step(upgrade: PendingUpgrade, event: UpgradeEvent) -> tuple[UpgradePhase, list[UpgradeAction]]:
+    """The handshake as one function: (phase, event) → (next phase, what to do)."""
+    phase = upgrade.phase
+    actions: list[UpgradeAction] = []
+
+    def fail(reason: str) -> None:
+        nonlocal phase
+        actions.append(UpgradeFinished(False, reason))
+        if upgrade.is_detached:
+            # Keep listening: its end-of-file is the only sign that it is gone (USR2 waits).
+            phase = UpgradePhase.FAILED
+        else:
+            actions.append(CloseUpgrade())
+
+    if isinstance(event, UpgradeTimedOut):
+        if upgrade.deadline_applies:
+            actions.append(QuitNewMaster(upgrade.new_master_pid))
+            fail(f"the new master did not become ready within {event.timeout}s")
+        return phase, actions
+    if isinstance(event, NewMasterExited):
+        if upgrade.deadline_applies:
+            fail(f"{_BEFORE_READY} ({event.reason})")
+        if CloseUpgrade() not in actions:
+            actions.append(CloseUpgrade())
+        return phase, actions
+    if not event.data:
+        if upgrade.deadline_applies:
+            fail(_BEFORE_READY)
+        if CloseUpgrade() not in actions:
+            actions.append(CloseUpgrade())
+        return phase, actions
+    if b"ready" in event.data and phase is UpgradePhase.AWAITING_READY:
+        actions.append(AnnounceNewMaster(upgrade.new_master_pid))
+        phase = UpgradePhase.AWAITING_TAKEN
+        if not upgrade.completes_automatically:
+            phase = UpgradePhase.HANDED_OVER
+            actions.append(UpgradeFinished(
+                True,
+                f"new master pid={upgrade.new_master_pid} serves beside this one; retire with TERM",
+            ))
+    if b"taken" in event.data and phase is UpgradePhase.AWAITING_TAKEN:
+        # The new master holds the control socket now: `ctl` never finds the path missing.
+        phase = UpgradePhase.HANDED_OVER
+        actions.append(UpgradeFinished(
+            True, f"new master pid={upgrade.new_master_pid} serves; old master retiring"
+        ))
+        actions.append(RetireForNewMaster(upgrade.new_master_pid))
+    return phase, actions
+
+
+# ---- step: (state, event) → actions, for everything but heartbeats and the upgrade channel ----
+# master.py turns what happened into one of these events, asks `step` what to do, and does it.
+
+
+@dataclass(frozen=True)
+class CommandGiven:
+    """A signal's command, or the same command from `unitcorn ctl` or --reload (signum 0)."""
+
+    command: Command
+    signum: int = 0
+
+
+@dataclass(frozen=True)
+class WorkerExited:
+    worker: WorkerHandle
+    info: ExitInfo
+
+
+@dataclass(frozen=True)
+class WorkersBooted:
+    """Workers reported on the boot pipe that they can serve."""
+
+
+@dataclass(frozen=True)
+class Tick:
+    now: float
+
+
+Event = CommandGiven | WorkerExited | WorkersBooted | Tick | UpgradeEvent
+
+
+@dataclass(frozen=True)
+class SignalWorkers:
+    signum: int
+
+
+@dataclass(frozen=True)
+class StartReload:
+    pass
+
+
+@dataclass(frozen=True)
+class RevertReload:
+    reason: str
+
+
+@dataclass(frozen=True)
+class StartUpgrade:
+    pass
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Close the listeners; workers get TERM (graceful: finish requests) or QUIT."""
+
+    graceful: bool
+
+
+@dataclass(frozen=True)
+class Halt:
+    """No generation can run: a quick stop, exiting with `exit_code` (3 or 4)."""
+
+    exit_code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScaleTo:
+    count: int
+    signum: int
+
+
+@dataclass(frozen=True)
+class StopAllWorkers:
+    """WINCH to a daemonized master: no workers, the master stays."""
+
+
+@dataclass(frozen=True)
+class ReopenLogs:
+    pass
+
+
+@dataclass(frozen=True)
+class AnnounceReady:
+    """when_ready, READY=1, and "ready" to the old master after an upgrade."""
+
+
+@dataclass(frozen=True)
+class KillRemaining:
+    """The graceful stop's time is up: SIGKILL every worker, and again at `again_at`."""
+
+    again_at: float
+
+
+@dataclass(frozen=True)
+class UpgradeAdvanced:
+    """The upgrade's handshake moved to `phase`."""
+
+    phase: UpgradePhase
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """Nothing to do; `reason` is logged at debug level."""
+
+    reason: str
+
+
+Action = (
+    SignalWorkers | StartReload | RevertReload | StartUpgrade | Stop | Halt | ScaleTo
+    | StopAllWorkers | ReopenLogs | AnnounceReady | KillRemaining | Ignored
+    | UpgradeAdvanced | UpgradeAction
+)
+
+
+def step(state: MasterState, event: Event) -> list[Action]:
+    """What the master does about `event`, given what it knows."""
+    if isinstance(event, CommandGiven):
+        return _command_actions(state, event.command, event.signum)
+    if isinstance(event, WorkerExited):
+        outcome = exit_outcome(event.info, event.worker, state)
+        info = event.info
+        if outcome is ExitOutcome.REVERT_RELOAD:
+            return [RevertReload(f"new worker failed: {info.reason} (exit {info.code})")]
+        if outcome is ExitOutcome.HALT:
+            assert info.halts_with is not None
+            return [Halt(info.halts_with, info.reason)]
+        return []
+    if isinstance(event, WorkersBooted):
+        return [AnnounceReady()] if is_server_ready(state) else []
+    if isinstance(event, ChannelData | UpgradeTimedOut | NewMasterExited):
+        if state.upgrade is None:
+            return []
+        phase, upgrade_actions = upgrade_step(state.upgrade, event)
+        return [UpgradeAdvanced(phase), *upgrade_actions]
+    if is_stop_overdue(state, event.now):
+        # Repeat once a second until waitpid reports them, rather than trusting one signal.
+        return [KillRemaining(again_at=event.now + 1.0)]
+    return []
+
+
+def _command_actions(state: MasterState, command: Command, signum: int) -> list[Action]:
+    if state.is_stopping:
+        return [SignalWorkers(signal.SIGQUIT)] if command_during_stop(command) else []
+    if command is Command.RELOAD:
+        return [StartReload()]
+    if command is Command.STOP_GRACEFUL:
+        return [Stop(graceful=True)]
+    if command is Command.STOP_QUICK:
+        return [Stop(graceful=False)]
+    if command in (Command.SCALE_UP, Command.SCALE_DOWN):
+        return [ScaleTo(scaled_worker_count(state.desired_workers, command), signum)]
+    if command is Command.REOPEN_LOGS:
+        return [ReopenLogs(), SignalWorkers(signal.SIGUSR1)]
+    if command is Command.REEXEC:
+        return [StartUpgrade()]
+    if command is Command.STOP_WORKERS:
+        return [StopAllWorkers()]
+    if command is Command.IGNORE and signum == signal.SIGWINCH:
+        return [Ignored("SIGWINCH ignored: not daemonized")]
+    return []

@@ -1,7 +1,10 @@
 """The master process: one loop that waits for signals, worker messages and deadlines, then acts.
 
-Every rule lives in `decisions.py`; this module only carries decisions out (fork, kill, waitpid,
-pidfile, listeners). The loop wakes on a signal byte, a worker's "booted" message, the old
+What the master knows is `state.py` (a MasterState); its rules are `decisions.py` (pure:
+`step(state, event) -> actions` for commands, worker exits, readiness and the stop; the worker
+plan, heartbeats, the reload phases, the upgrade handshake); this module carries their results
+out (fork, kill, waitpid, pidfile, listeners, plug-in events), and is the only one in arbiter/
+that changes the state. The loop wakes on a signal byte, a worker's "booted" message, the old
 master's exit (after an upgrade), or the nearest deadline — never on a fixed polling interval.
 """
 
@@ -22,17 +25,27 @@ from unitcorn.app import load_configured_app
 from unitcorn.arbiter import decisions
 from unitcorn.arbiter.code_watcher import CodeWatcher
 from unitcorn.arbiter.control import ControlServer
-from unitcorn.arbiter.decisions import Command, WorkerHandle
+from unitcorn.arbiter.decisions import Command
 from unitcorn.arbiter.descriptors import close_all_but, worker_descriptors
-from unitcorn.arbiter.heartbeat import BoardFull, HeartbeatBoard
-from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles
-from unitcorn.arbiter.reload import Reloader, check_worker_bounds
-from unitcorn.arbiter.signals import SignalQueue, fork_with_signals_blocked
+from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles, MasterStatus
+from unitcorn.arbiter.reexec import exec_new_master
+from unitcorn.arbiter.reload import ReloadFailed, binds_for, check_worker_bounds, prepare_generation
+from unitcorn.arbiter.state import (
+    Fallback,
+    MasterState,
+    PendingUpgrade,
+    Reload,
+    Succession,
+    WorkerHandle,
+)
 from unitcorn.arbiter.statsd_plugin import WorkerCountGauge
-from unitcorn.arbiter.upgrade import Upgrader
+from unitcorn.arbiter.upgrade import receive, send, start_new_master, watch_old_master
 from unitcorn.hooks import call_hook
-from unitcorn.logs import ERROR_LOGGER, reopen_logs, set_log_context
+from unitcorn.logs import ERROR_LOGGER, configure_logging, reopen_logs, set_log_context
 from unitcorn.pidfile import remove_pidfile, write_pidfile
+from unitcorn.process.environment import apply_environment
+from unitcorn.process.heartbeat import BoardFull, HeartbeatBoard
+from unitcorn.process.signals import SignalQueue, fork_with_signals_blocked
 from unitcorn.proctitle import set_title
 from unitcorn.sockets import Listener, explicit_umask, open_listeners
 from unitcorn.workers import worker_class_for
@@ -44,7 +57,7 @@ SPAWN_RETRY = 1.0
 
 
 class Master:
-    """gunicorn's Arbiter, reorganised: state here, rules in decisions, effects in the loop."""
+    """gunicorn's Arbiter, reorganised: state in MasterState, rules in decisions, effects here."""
 
     def __init__(
         self,
@@ -54,7 +67,7 @@ class Master:
         inherited: list[Listener],
         *,
         start_cwd: str,
-        master_pid: int = 0,
+        old_master_pid: int = 0,
         upgrade_link: socket.socket | None = None,
         lifecycle: Lifecycle | None = None,
     ) -> None:
@@ -68,37 +81,38 @@ class Master:
         # Sockets handed over by systemd or by the master we upgrade from; binds reuse them.
         self.inherited = inherited
         self.listeners: list[Listener] = []
-        self.master_pid = master_pid
+        # A new master of an upgrade becomes the main process only once the old one hands over.
+        is_successor = bool(old_master_pid) or upgrade_link is not None
+        self.state = MasterState(
+            own_pid=os.getpid(),
+            desired_workers=settings.workers,
+            old_master_pid=old_master_pid,
+            succession=Succession.AWAITING_MAIN if is_successor else Succession.MAIN,
+        )
         path = None if settings.control_socket_disable else settings.control_socket
         self.control = ControlServer(path, settings.control_socket_mode) if path else None
         # Plug-ins: systemd (given), the control socket, the statsd workers gauge, --reload.
-        watcher = CodeWatcher(settings) if settings.reload else None
-        plugins = (lifecycle, self.control, WorkerCountGauge(), watcher)
+        self.code_watcher = CodeWatcher(settings, self) if settings.reload else None
+        plugins = (lifecycle, self.control, WorkerCountGauge(), self.code_watcher)
         self.lifecycle = Lifecycles(*(m for m in plugins if m is not None))
-        self.pid = os.getpid()
         self.log = logging.getLogger(ERROR_LOGGER)
-        self.workers: dict[int, WorkerHandle] = {}
-        self.generation = 1
-        self.num_workers = settings.workers
-        self.reexec_pid = 0
         self.app: Any = None
-        self.exit_code = 0
-        self.is_ready = False
-        self.stop_deadline: float | None = None
         self._worker_age = 0
         self._pidfile_path: str | None = None
         # Twice the bound: during a reload both generations are alive (see check_worker_bounds).
         self._board = HeartbeatBoard(2 * settings.max_workers)
         # Back-off after workers that died before booting (see decisions.spawn_delay).
-        self._boot_failures = decisions.BootFailures(generation=self.generation)
+        self._boot_failures = decisions.BootFailures(generation=self.state.generation)
         self._spawn_deadline: float | None = None
         self._spawn_delay_logged: float | None = None
         self.selector = selectors.DefaultSelector()
         self._signals: SignalQueue | None = None
         self._ready_reader, self._ready_writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._life_reader, self._life_writer = os.pipe2(os.O_CLOEXEC)
-        self.reloader = Reloader(self)
-        self.upgrader = Upgrader(self, upgrade_link)
+        # After an upgrade: our line to the old master ("ready" out, "main" back).
+        self._upgrade_link = upgrade_link
+        # After an upgrade: a pidfd that becomes readable when the old master exits.
+        self._old_master_fd = -1
 
     # gunicorn's names, for hooks written against the Arbiter.
     @property
@@ -107,7 +121,7 @@ class Master:
 
     @property
     def WORKERS(self) -> dict[int, Any]:
-        return {pid: handle.process for pid, handle in self.workers.items()}
+        return {pid: handle.process for pid, handle in self.state.workers.items()}
 
     @property
     def LISTENERS(self) -> list[Listener]:
@@ -131,8 +145,47 @@ class Master:
         return self._worker_age
 
     @property
+    def pid(self) -> int:
+        return self.state.own_pid
+
+    @property
+    def master_pid(self) -> int:
+        """The old master's pid while this master is the new one of an upgrade, else 0."""
+        return self.state.old_master_pid
+
+    @property
+    def reexec_pid(self) -> int:
+        """The new master's pid while an upgrade started here runs, else 0."""
+        return self.state.new_master_pid
+
+    @property
     def master_name(self) -> str:
-        return "Master.2" if self.master_pid else "Master"
+        return "Master.2" if self.state.old_master_pid else "Master"
+
+    # What the plug-ins and hooks read (gunicorn's Arbiter has the same names).
+    @property
+    def workers(self) -> dict[int, WorkerHandle]:
+        return self.state.workers
+
+    @property
+    def num_workers(self) -> int:
+        return self.state.desired_workers
+
+    @property
+    def generation(self) -> int:
+        return self.state.generation
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state.is_ready
+
+    @property
+    def stop_deadline(self) -> float | None:
+        return self.state.stop_deadline
+
+    @property
+    def exit_code(self) -> int:
+        return self.state.exit_code
 
     # ---- start and the loop -------------------------------------------------------------
 
@@ -141,14 +194,14 @@ class Master:
         self._signals = SignalQueue(decisions.HANDLED_SIGNALS)
         self.selector.register(self._signals, selectors.EVENT_READ, self._handle_signals)
         self.selector.register(self._ready_reader, selectors.EVENT_READ, self._read_boot_messages)
-        self.upgrader.watch_old_master()
-        set_log_context(UNITCORN_GENERATION=self.generation)  # journald field of our entries
+        self._watch_old_master()
+        set_log_context(UNITCORN_GENERATION=self.state.generation)  # journald field of our entries
         self.log.info("Starting unitcorn %s", __version__)
         # gunicorn's Arbiter calls this as it first sets its worker count, before on_starting.
-        call_hook(self.settings, "nworkers_changed", self, self.num_workers, None)
+        call_hook(self.settings, "nworkers_changed", self, self.state.desired_workers, None)
         call_hook(self.settings, "on_starting", self)
         self.listeners = open_listeners(
-            self.reloader.binds_for(self.settings, self.inherited),
+            binds_for(self.settings, self.inherited),
             self.settings.backlog,
             self.settings.reuse_port,
             inherited=self.inherited,
@@ -170,26 +223,32 @@ class Master:
         self.set_title()
         # Opened once nothing above can fail: a server that never started leaves no socket.
         # A new master of an upgrade opens it when it becomes the main process.
-        if self.upgrader.link is None and self.control is not None:
+        if self.state.succession is Succession.MAIN and self.control is not None:
             self.control.open(self.selector, self)
+        if self.code_watcher is not None:
+            self.code_watcher.open(self.selector)
         try:
             self._guarded(self._manage_workers)
             while not self._is_finished():
                 self._step()
         finally:
             self._finish()
-        return self.exit_code
+        return self.state.exit_code
 
     def _step(self) -> None:
+        """One turn: select; each ready source (signal pipe, boot pipe, upgrade channel, ctl)
+        turns what it read into events, `decisions.step` (or `upgrade_step`) turns them into
+        actions, `_carry_out` does them; then children are reaped (WorkerExited), deadlines
+        checked (Tick, heartbeats), the worker plan applied and the plug-ins ticked."""
         for key, _ in self.selector.select(self._select_timeout()):
             self._guarded(key.data)
         self._guarded(self._reap_children)
         now = time.monotonic()
         self._guarded(lambda: self._enforce_deadlines(now))
-        self._guarded(lambda: self.upgrader.check_deadline(now))
-        if self.stop_deadline is None:
+        self._guarded(lambda: self._check_upgrade_deadline(now))
+        if self.state.stop_deadline is None:
             self._guarded(self._manage_workers)
-        self._guarded(lambda: self.lifecycle.tick(self, now))
+        self._guarded(lambda: self.lifecycle.tick(self.status_snapshot(), now))
 
     def _guarded(self, action: Any) -> None:
         """Run one event's handling; a bug in it is logged, and the master goes on serving.
@@ -200,7 +259,7 @@ class Master:
         try:
             action()
         except Exception:
-            if os.getpid() != self.pid:
+            if os.getpid() != self.state.own_pid:
                 # A forked child whose entry function leaked an exception must never run the
                 # master's loop (its own paths end in os._exit; this is the backstop).
                 os._exit(1)
@@ -209,12 +268,12 @@ class Master:
     def _select_timeout(self) -> float | None:
         deadlines = [
             decisions.next_heartbeat_deadline(
-                self.workers.values(), self.settings.timeout, self._board.last_beat
+                self.state.workers.values(), self.settings.timeout, self._board.last_beat
             ),
-            self.stop_deadline,
-            self.lifecycle.next_deadline(self),
-            self.upgrader.deadline,
-            self._spawn_deadline if self.stop_deadline is None else None,
+            self.state.stop_deadline,
+            self.lifecycle.next_deadline(),
+            self._upgrade_deadline(),
+            self._spawn_deadline if self.state.stop_deadline is None else None,
         ]
         nearest = min((d for d in deadlines if d is not None), default=None)
         if nearest is None:
@@ -222,7 +281,7 @@ class Master:
         return max(0.0, nearest - time.monotonic())
 
     def _is_finished(self) -> bool:
-        return self.stop_deadline is not None and not self.workers
+        return self.state.stop_deadline is not None and not self.state.workers
 
     # ---- signals --------------------------------------------------------------------------
 
@@ -236,51 +295,66 @@ class Master:
 
     def handle_command(self, command: Command, signum: int = 0) -> None:
         """Carry out one command (from a signal, or from `unitcorn ctl`)."""
-        if self.stop_deadline is not None:
-            if command is Command.STOP_QUICK:
-                self._signal_workers(signal.SIGQUIT)
-            return
-        if command is Command.RELOAD:
-            self.reloader.reload()
-        elif command is Command.STOP_GRACEFUL:
-            self.stop(graceful=True)
-        elif command is Command.STOP_QUICK:
-            self.stop(graceful=False)
-        elif command in (Command.SCALE_UP, Command.SCALE_DOWN):
-            refusal = self.set_worker_count(decisions.scaled_worker_count(self.num_workers, command))
-            if refusal:
-                self.log.warning("%s ignored: %s", signal.Signals(signum).name, refusal)
-        elif command is Command.REOPEN_LOGS:
-            reopen_logs()
-            self._signal_workers(signal.SIGUSR1)
-        elif command is Command.REEXEC:
-            self.upgrader.reexec()
-        elif command is Command.STOP_WORKERS:
-            self.log.info("stopping all workers (WINCH) master stays")
-            self.set_worker_count(0)
-        elif command is Command.IGNORE and signum == signal.SIGWINCH:
-            self.log.debug("SIGWINCH ignored: not daemonized")
+        self._carry_out(decisions.step(self.state, decisions.CommandGiven(command, signum)))
+
+    def _carry_out(self, actions: list[decisions.Action]) -> None:
+        """Do what `decisions.step` decided, in order: the one place its actions become effects."""
+        for action in actions:
+            if isinstance(action, decisions.StartReload):
+                self.reload()
+            elif isinstance(action, decisions.RevertReload):
+                self._revert_reload(action.reason)
+            elif isinstance(action, decisions.Stop):
+                self.stop(graceful=action.graceful)
+            elif isinstance(action, decisions.Halt):
+                self.log.error("halting: a worker could not start reason=%s", action.reason)
+                self.stop(graceful=False, exit_code=action.exit_code)
+            elif isinstance(action, decisions.ScaleTo):
+                refusal = self.set_worker_count(action.count)
+                if refusal:
+                    self.log.warning("%s ignored: %s", signal.Signals(action.signum).name, refusal)
+            elif isinstance(action, decisions.StopAllWorkers):
+                self.log.info("stopping all workers (WINCH) master stays")
+                self.set_worker_count(0)
+            elif isinstance(action, decisions.ReopenLogs):
+                reopen_logs()
+            elif isinstance(action, decisions.SignalWorkers):
+                self._signal_workers(action.signum)
+            elif isinstance(action, decisions.StartUpgrade):
+                self.start_upgrade()
+            elif isinstance(action, decisions.AnnounceReady):
+                self._announce_ready()
+            elif isinstance(action, decisions.KillRemaining):
+                count = len(self.state.workers)
+                self.log.warning("graceful timeout reached; killing workers count=%d", count)
+                self._signal_workers(signal.SIGKILL)
+                self.state.stop_deadline = action.again_at
+            elif isinstance(action, decisions.Ignored):
+                self.log.debug("%s", action.reason)
+            else:
+                self._carry_out_upgrade(action)
 
     def set_worker_count(self, count: int) -> str | None:
         """Run `count` workers from now on; returns why not (out of bounds), or None."""
         refusal = decisions.worker_count_refusal(count, self.settings.max_workers)
         if refusal:
             return refusal
-        old = self.num_workers
+        old = self.state.desired_workers
         if count == old:
             self.log.info("worker count unchanged workers=%d", old)
             return None
-        self.num_workers = count
+        self.state.desired_workers = count
         self.log.info("worker count changed workers=%d previous=%d", count, old)
         call_hook(self.settings, "nworkers_changed", self, count, old)
-        self.lifecycle.status_changed(self)
+        self.lifecycle.status_changed(self.status_snapshot())
         return None
 
     # ---- workers --------------------------------------------------------------------------
 
     def _manage_workers(self) -> None:
         now = time.monotonic()
-        actions = decisions.plan_workers(self.workers.values(), self.num_workers, self.generation)
+        state = self.state
+        actions = decisions.plan_workers(state.workers.values(), state.desired_workers, state.generation)
         may_spawn = self._may_spawn(now, any(isinstance(a, decisions.Spawn) for a in actions))
         for action in actions:
             if isinstance(action, decisions.Spawn):
@@ -290,7 +364,7 @@ class Master:
                     may_spawn = False  # the rest would fail the same way
             elif isinstance(action, decisions.Retire):
                 self.retire_worker(action.pid, now)
-        self.reloader.check_done()
+        self._check_reload_done()
 
     def _try_spawn_worker(self, generation: int, now: float) -> bool:
         """Spawn one worker; on a full heartbeat board or a failed fork say so and return False.
@@ -307,8 +381,8 @@ class Master:
             return False
         except OSError as exc:
             self.log.error("cannot start a worker reason=%s", exc)
-            if self.reloader.is_reloading and generation == self.generation:
-                self.reloader.revert(f"cannot start a worker: {exc}")
+            if self.state.reload.is_reloading and generation == self.state.generation:
+                self._revert_reload(f"cannot start a worker: {exc}")
             else:
                 # The same wait as a back-off step, already explained by the line above.
                 self._spawn_deadline = self._spawn_delay_logged = now + SPAWN_RETRY
@@ -318,7 +392,7 @@ class Master:
     def _may_spawn(self, now: float, is_wanted: bool) -> bool:
         """Whether the back-off after boot failures lets workers be spawned now; the loop's
         select timeout includes the deadline, so the spawn happens when it passes."""
-        failures = decisions.for_generation(self._boot_failures, self.generation)
+        failures = decisions.for_generation(self._boot_failures, self.state.generation)
         if failures is not self._boot_failures:  # a reload: its workers get a fresh start
             self._boot_failures = failures
             self._spawn_deadline = None
@@ -342,8 +416,8 @@ class Master:
             self._boot_failures,
             handle,
             lambda w: self._board.requests_served(w.slot),
-            self.workers.values(),
-            self.generation,
+            self.state.workers.values(),
+            self.state.generation,
             now,
         )
         if failures != self._boot_failures:
@@ -363,7 +437,7 @@ class Master:
         self._worker_age += 1
         worker = worker_class_for(self.settings)(
             age=self._worker_age,
-            ppid=self.pid,
+            ppid=self.state.own_pid,
             listeners=self.listeners,
             settings=self.settings,
             app=self.app,
@@ -376,7 +450,7 @@ class Master:
         pid, worker.saved_signal_mask = fork_with_signals_blocked(decisions.HANDLED_SIGNALS)
         if pid:
             worker.pid = pid
-            self.workers[pid] = WorkerHandle(
+            self.state.workers[pid] = WorkerHandle(
                 pid, self._worker_age, generation, slot, time.monotonic(), process=worker
             )
             self.log.debug("worker spawned pid=%d generation=%d", pid, generation)
@@ -409,20 +483,20 @@ class Master:
         if self._signals is not None:
             self._signals.restore()
         self.selector.close()
-        for fd in (self._ready_reader, self._life_writer, self.upgrader.old_master_fd):
+        for fd in (self._ready_reader, self._life_writer, self._old_master_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
     def retire_worker(self, pid: int, now: float) -> None:
-        handle = self.workers.get(pid)
+        handle = self.state.workers.get(pid)
         if handle is None or handle.is_retiring:
             return
         handle.retire_deadline = now + self.settings.graceful_timeout
         self.kill(pid, signal.SIGTERM)
 
     def _signal_workers(self, signum: int) -> None:
-        for pid in list(self.workers):
+        for pid in list(self.state.workers):
             self.kill(pid, signum)
 
     def kill(self, pid: int, signum: int) -> None:
@@ -438,24 +512,23 @@ class Master:
         except BlockingIOError:
             return
         for line in data.split():
-            handle = self.workers.get(int(line))
+            handle = self.state.workers.get(int(line))
             if handle is None or handle.is_booted:
                 continue
             handle.is_booted = True
             self.log.info(
                 "Booting worker with pid: %d generation=%d", handle.pid, handle.generation
             )
-        if not self.is_ready and self._current_generation_booted():
-            self.is_ready = True
-            self.log.info("server ready workers=%d", self.num_workers)
-            call_hook(self.settings, "when_ready", self)
-            self.lifecycle.ready(self)
-            if self.upgrader.link is not None:
-                self.upgrader.tell_old_master(b"ready\n")
-        self.lifecycle.status_changed(self)
+        self._carry_out(decisions.step(self.state, decisions.WorkersBooted()))
+        self.lifecycle.status_changed(self.status_snapshot())
 
-    def _current_generation_booted(self) -> bool:
-        return self.booted_workers() >= self.num_workers
+    def _announce_ready(self) -> None:
+        self.state.is_ready = True
+        self.log.info("server ready workers=%d", self.state.desired_workers)
+        call_hook(self.settings, "when_ready", self)
+        self.lifecycle.ready(self.status_snapshot())
+        if self._upgrade_link is not None:
+            self._tell_old_master(b"ready\n")
 
     def _reap_children(self) -> None:
         while True:
@@ -465,13 +538,13 @@ class Master:
                 return
             if pid == 0:
                 return
-            if pid == self.reexec_pid:
-                self.reexec_pid = 0
+            if pid == self.state.new_master_pid:
+                self.state.new_master_pid = 0
                 info = decisions.classify_exit(status)
                 self.log.info("upgraded master exited pid=%d reason=%s", pid, info.reason)
-                self.upgrader.new_master_exited(info)
+                self._upgrade_event(decisions.NewMasterExited(info.reason))
                 continue
-            handle = self.workers.pop(pid, None)
+            handle = self.state.workers.pop(pid, None)
             if handle is None:
                 continue
             self._count_boot_failure(handle)
@@ -479,7 +552,7 @@ class Master:
             self._on_worker_exit(handle, decisions.classify_exit(status))
 
     def _on_worker_exit(self, handle: WorkerHandle, info: decisions.ExitInfo) -> None:
-        expected = handle.is_retiring or self.stop_deadline is not None
+        expected = handle.is_retiring or self.state.stop_deadline is not None
         level = logging.INFO if expected or info.code == 0 else logging.ERROR
         self.log.log(
             level,
@@ -490,23 +563,15 @@ class Master:
             handle.generation,
         )
         call_hook(self.settings, "child_exit", self, handle.process)
-        # A retiring worker was told to go (e.g. the rest of a failed reload's generation): how it
-        # ends no longer says anything about whether the server can run.
-        if info.halts_with is None or self.stop_deadline is not None or handle.is_retiring:
-            return
-        if self.reloader.is_reloading and handle.generation == self.generation:
-            self.reloader.revert(f"new worker failed: {info.reason} (exit {info.code})")
-            return
-        self.log.error("halting: a worker could not start reason=%s", info.reason)
-        self.stop(graceful=False, exit_code=info.halts_with)
+        self._carry_out(decisions.step(self.state, decisions.WorkerExited(handle, info)))
 
     def _enforce_deadlines(self, now: float) -> None:
         actions = decisions.heartbeat_actions(
-            self.workers.values(), now, self.settings.timeout, self._board.last_beat
+            self.state.workers.values(), now, self.settings.timeout, self._board.last_beat
         )
         for action in actions:
             assert not isinstance(action, decisions.Spawn)
-            handle = self.workers[action.pid]
+            handle = self.state.workers[action.pid]
             if isinstance(action, decisions.Abort):
                 self.log.critical("WORKER TIMEOUT (pid:%d) timeout=%s", action.pid, self.settings.timeout)
                 handle.kill_deadline = now + ABORT_GRACE
@@ -516,42 +581,270 @@ class Master:
                 # Repeat once a second until waitpid reports it, rather than trusting one signal.
                 handle.kill_deadline = now + 1.0
                 self.kill(action.pid, signal.SIGKILL)
-        if self.stop_deadline is not None and now >= self.stop_deadline and self.workers:
-            self.log.warning("graceful timeout reached; killing workers count=%d", len(self.workers))
-            self._signal_workers(signal.SIGKILL)
-            self.stop_deadline = now + 1.0
+        self._carry_out(decisions.step(self.state, decisions.Tick(now)))
+
+    # ---- reload (HUP): rules in decisions, loading in reload.py -------------------------
+
+    def reload(self) -> None:
+        """Reload configuration from scratch and replace every worker, old ones serving meanwhile."""
+        phase, is_starting = decisions.reload_requested(self.state.reload.phase)
+        self.state.reload.phase = phase
+        if not is_starting:
+            return  # let the running reload finish first; then apply the newest configuration
+        self.lifecycle.reload_started(self.status_snapshot())
+        try:
+            next_generation = prepare_generation(
+                self.argv, self.environ_orig, self.start_cwd, self._board.capacity,
+                self.settings, self.listeners,
+            )
+        except ReloadFailed as exc:
+            self._reload_failed(str(exc))
+            return
+        for listener in self.listeners:
+            if listener not in next_generation.listeners:
+                self.log.info("closing listener no longer bound address=%s", listener)
+                listener.close(unlink=self.may_unlink_sockets())
+        state = self.state
+        state.reload.fallback = Fallback(self.settings, state.generation, state.desired_workers, self.app)
+        old_count = state.desired_workers
+        settings = next_generation.settings
+        self.listeners = next_generation.listeners
+        self.settings = settings
+        self.app = next_generation.app
+        configure_logging(settings)
+        for warning in settings.warnings:  # as at start: the reloaded config may add some
+            self.log.warning("configuration warning: %s", warning)
+        state.desired_workers = settings.workers
+        if state.desired_workers != old_count:
+            call_hook(settings, "nworkers_changed", self, state.desired_workers, old_count)
+        call_hook(settings, "on_reload", self)
+        self.update_pidfile()
+        self.set_title()
+        state.reload.newest_generation += 1
+        state.generation = state.reload.newest_generation
+        set_log_context(UNITCORN_GENERATION=state.generation)
+        self.log.info("reload started generation=%d workers=%d", state.generation, state.desired_workers)
+
+    def _check_reload_done(self) -> None:
+        if not decisions.is_reload_complete(self.state):
+            return
+        is_asked_again = self._end_reload()
+        self.log.info("reload complete generation=%d", self.state.generation)
+        self.lifecycle.reload_finished(self.status_snapshot(), ok=True, reason="")
+        if is_asked_again:
+            self.reload()
+
+    def _reload_failed(self, reason: str) -> None:
+        is_asked_again = self._end_reload()
+        self.log.error("reload failed, old generation keeps serving reason=%s", reason)
+        self.lifecycle.reload_finished(self.status_snapshot(), ok=False, reason=reason)
+        if is_asked_again:
+            self.reload()
+
+    def _end_reload(self) -> bool:
+        """Back to IDLE; returns whether another reload was asked for meanwhile."""
+        is_asked_again = decisions.reload_ended(self.state.reload.phase)
+        self.state.reload = Reload(newest_generation=self.state.reload.newest_generation)
+        return is_asked_again
+
+    def _revert_reload(self, reason: str) -> None:
+        """The new generation cannot boot: retire it, and serve on with the old settings."""
+        fallback = self.state.reload.fallback
+        assert fallback is not None
+        failed_generation = self.state.generation
+        self.state.reload.fallback = None
+        for handle in list(self.state.workers.values()):
+            if handle.generation == failed_generation:
+                self.retire_worker(handle.pid, time.monotonic())
+        self.settings, self.state.generation = fallback.settings, fallback.generation
+        self.state.desired_workers, self.app = fallback.desired_workers, fallback.app
+        set_log_context(UNITCORN_GENERATION=self.state.generation)
+        configure_logging(self.settings)
+        apply_environment(self.environ_orig, self.settings)
+        self.update_pidfile()
+        self._reload_failed(reason)
+
+    # ---- upgrade (USR2), the old master's side: rules in decisions.upgrade_step -----------
+
+    def start_upgrade(self, complete_automatically: bool | None = None) -> str | None:
+        """Start a new master from the installed code, handing it our listening sockets.
+
+        With `complete_automatically` (ctl upgrade, or any USR2 under systemd) this master hands
+        over and retires once the new one reports ready; otherwise both run, as in gunicorn,
+        until the operator retires the old one. Returns why the upgrade was refused, or None.
+        """
+        refusal = decisions.reexec_refusal(self.state.new_master_pid, self.state.old_master_pid)
+        if refusal:
+            self.log.warning("USR2 ignored: %s", refusal)
+            return refusal
+        # Under systemd the new master is detached (see upgrade.start_new_master).
+        is_detached = self.lifecycle.completes_upgrades()
+        if complete_automatically is None:
+            complete_automatically = is_detached
+        try:
+            pid, channel = start_new_master(is_detached, self.become_child, self._exec_new_master)
+        except OSError as exc:
+            # Out of descriptors, memory or processes (EMFILE, ENOMEM, EAGAIN …): this upgrade
+            # fails, reported to whoever asked (USR2: the log; ctl: its answer); we serve on.
+            self.log.error("upgrade failed to start reason=%s", exc)
+            return f"the new master could not be started: {exc}"
+        self.state.new_master_pid = pid
+        deadline = time.monotonic() + self.settings.upgrade_timeout
+        self.state.upgrade = PendingUpgrade(pid, channel, deadline, complete_automatically, is_detached)
+        self.selector.register(channel, selectors.EVENT_READ, self._read_upgrade_channel)
+        self.log.info("upgrade started new_master=%d", pid)
+        self.lifecycle.upgrade_started(self.status_snapshot(), pid)
+        return None
+
+    def _exec_new_master(self, channel: socket.socket) -> None:
+        """In the forked child: exec the new master (never returns)."""
+        environment = self.lifecycle.new_master_environment(os.getpid())
+        exec_new_master(self, channel, environment)
+
+    def _upgrade_deadline(self) -> float | None:
+        """When a new master that has not reported ready is given up on."""
+        upgrade = self.state.upgrade
+        return upgrade.deadline if upgrade is not None and upgrade.deadline_applies else None
+
+    def _check_upgrade_deadline(self, now: float) -> None:
+        deadline = self._upgrade_deadline()
+        if deadline is not None and now >= deadline:
+            self._upgrade_event(decisions.UpgradeTimedOut(self.settings.upgrade_timeout))
+
+    def _read_upgrade_channel(self) -> None:
+        """The new master reports "ready" once its workers serve, then "taken" (EOF: it exited)."""
+        upgrade = self.state.upgrade
+        assert upgrade is not None
+        data = receive(upgrade.channel)
+        if data is None:
+            return
+        self._upgrade_event(decisions.ChannelData(data))
+        if not data and upgrade.is_detached:
+            self.log.info("upgraded master exited pid=%d", upgrade.new_master_pid)
+
+    def _upgrade_event(self, event: decisions.UpgradeEvent) -> None:
+        self._carry_out(decisions.step(self.state, event))
+
+    def _carry_out_upgrade(self, action: decisions.UpgradeAction | decisions.UpgradeAdvanced) -> None:
+        upgrade = self.state.upgrade
+        assert upgrade is not None  # CloseUpgrade comes last
+        if isinstance(action, decisions.UpgradeAdvanced):
+            upgrade.phase = action.phase
+        elif isinstance(action, decisions.AnnounceNewMaster):
+            self.log.info("upgrade: new master ready pid=%d", action.pid)
+            self.lifecycle.upgrade_ready(self.status_snapshot(), action.pid)
+            send(upgrade.channel, b"main\n")
+        elif isinstance(action, decisions.UpgradeFinished):
+            if not action.ok:
+                self.log.error("upgrade failed, this master keeps serving reason=%s", action.reason)
+            self.lifecycle.upgrade_finished(self.status_snapshot(), action.ok, action.reason)
+        elif isinstance(action, decisions.RetireForNewMaster):
+            self.log.info("upgrade complete; this master retires new_master=%d", action.pid)
+            self.stop(graceful=True)
+        elif isinstance(action, decisions.QuitNewMaster):
+            self.kill(action.pid, signal.SIGQUIT)
+        elif isinstance(action, decisions.CloseUpgrade):
+            self._close_upgrade()
+
+    def _close_upgrade(self) -> None:
+        upgrade = self.state.upgrade
+        if upgrade is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(upgrade.channel)
+        upgrade.channel.close()
+        if upgrade.is_detached and self.state.new_master_pid == upgrade.new_master_pid:
+            self.state.new_master_pid = 0  # no waitpid will tell us: USR2 may be used again
+        self.state.upgrade = None
+
+    # ---- upgrade, the new master's side ---------------------------------------------------
+
+    def _watch_old_master(self) -> None:
+        """After an upgrade, listen to the old master, and learn at once when it exits (a pidfd)."""
+        if self._upgrade_link is not None:
+            self.selector.register(self._upgrade_link, selectors.EVENT_READ, self._read_upgrade_link)
+        if not self.state.old_master_pid:
+            return
+        fd = watch_old_master(self.state.old_master_pid)
+        if fd is None:
+            self._promote()
+            return
+        self._old_master_fd = fd
+        self.selector.register(fd, selectors.EVENT_READ, self._promote)
+
+    def _tell_old_master(self, message: bytes) -> None:
+        assert self._upgrade_link is not None
+        failure = send(self._upgrade_link, message)
+        if failure is not None:
+            self.log.warning("cannot reach the old master: %s", failure)
+
+    def _read_upgrade_link(self) -> None:
+        """The old master answers "main" once systemd knows us as the main process."""
+        assert self._upgrade_link is not None
+        data = receive(self._upgrade_link)
+        if data is None:
+            return
+        if b"main" in data:
+            self._become_main()
+            self._tell_old_master(b"taken\n")
+        if not data:
+            self.selector.unregister(self._upgrade_link)
+            self._upgrade_link.close()
+            self._upgrade_link = None
+
+    def _become_main(self) -> None:
+        if self.state.succession is Succession.MAIN:
+            return
+        self.state.succession = Succession.MAIN
+        self.log.info("now the main process of the service")
+        if self.control is not None:
+            self.control.open(self.selector, self)
+        self.lifecycle.became_main(self.status_snapshot())
+
+    def _promote(self) -> None:
+        """The old master exited: we are the only master now."""
+        if self._old_master_fd >= 0:
+            self.selector.unregister(self._old_master_fd)
+            os.close(self._old_master_fd)
+            self._old_master_fd = -1
+        old_master_pid = self.state.old_master_pid
+        self.log.info("master promoted: the old master exited old_master=%d", old_master_pid)
+        self.state.old_master_pid = 0
+        self.update_pidfile()
+        self.set_title()
+        self._become_main()
 
     # ---- stop -----------------------------------------------------------------------------
 
     def stop(self, graceful: bool, exit_code: int = 0) -> None:
         """Close listeners, ask workers to stop (TERM: finish requests; QUIT: now), then wait."""
-        self.exit_code = exit_code
+        self.state.exit_code = exit_code
         unlink = self.may_unlink_sockets()
         for listener in self.listeners:
             listener.close(unlink=unlink)
         self.listeners = []
-        self.lifecycle.stopping(self)
+        self.lifecycle.stopping(self.status_snapshot())
         if self.control is not None:
             self.control.close(unlink=self.may_unlink_sockets())
         self._signal_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
-        self.stop_deadline = time.monotonic() + self.settings.graceful_timeout
+        self.state.stop_deadline = time.monotonic() + self.settings.graceful_timeout
 
     def may_unlink_sockets(self) -> bool:
         """A unix socket file stays when another master (old or new) still serves on it."""
-        return self.reexec_pid == 0 and self.master_pid == 0
+        return self.state.new_master_pid == 0 and self.state.old_master_pid == 0
 
     def _finish(self) -> None:
         self.log.info("Shutting down: Master")
         if self._pidfile_path:
-            remove_pidfile(self._pidfile_path, self.pid)
+            remove_pidfile(self._pidfile_path, self.state.own_pid)
         call_hook(self.settings, "on_exit", self)
         if self.control is not None:
             self.control.close(unlink=self.may_unlink_sockets())
-        self.upgrader.close()
+        self._close_upgrade()
         if self._signals is not None:
             self._signals.restore()
         self.selector.close()
-        self.lifecycle.finished(self)
+        self.lifecycle.finished(self.status_snapshot())
 
     # ---- reporting ----------------------------------------------------------------------
 
@@ -561,30 +854,33 @@ class Master:
 
     @property
     def is_reloading(self) -> bool:
-        return self.reloader.is_reloading
+        return self.state.reload.is_reloading
 
     def booted_workers(self) -> int:
-        return sum(
-            1
-            for w in self.workers.values()
-            if w.is_booted and not w.is_retiring and w.generation == self.generation
-        )
+        return self.state.booted_workers()
 
     def requests_served(self) -> int:
         """Requests served by the workers alive now (each counts its own)."""
-        return sum(self._board.requests_served(w.slot) for w in self.workers.values())
+        return sum(self._board.requests_served(w.slot) for w in self.state.workers.values())
 
-    def status(self) -> dict[str, object]:
-        return {
-            "pid": self.pid,
-            "workers": f"{self.booted_workers()}/{self.num_workers} booted",
-            "worker_pids": " ".join(str(p) for p in sorted(self.workers)),
-            "generation": self.generation,
-            "reloading": self.is_reloading,
-            "requests_served": self.requests_served(),
-            "listeners": " ".join(str(lst) for lst in self.listeners),
-            "upgrade_child": self.reexec_pid or "-",
-        }
+    def status_snapshot(self) -> MasterStatus:
+        """What the plug-ins may know, as it is now (they read this, never the master)."""
+        state = self.state
+        return MasterStatus(
+            own_pid=state.own_pid,
+            generation=state.generation,
+            desired_workers=state.desired_workers,
+            booted_workers=state.booted_workers(),
+            worker_pids=tuple(state.workers),
+            requests_served=self.requests_served(),
+            is_ready=state.is_ready,
+            is_stopping=state.is_stopping,
+            is_reloading=state.reload.is_reloading,
+            new_master_pid=state.new_master_pid,
+            exit_code=state.exit_code,
+            listeners=tuple(self.listeners),
+            settings=self.settings,
+        )
 
     # ---- small effects ------------------------------------------------------------------
 
@@ -595,15 +891,15 @@ class Master:
         is logged and the server serves on: the reload itself did not fail.
         """
         path = self.settings.pidfile
-        if path and self.master_pid:
+        if path and self.state.old_master_pid:
             path = f"{path}.2"
         if self._pidfile_path and self._pidfile_path != path:
-            remove_pidfile(self._pidfile_path, self.pid)
+            remove_pidfile(self._pidfile_path, self.state.own_pid)
         self._pidfile_path = path or None
         if not self._pidfile_path:
             return
         try:
-            write_pidfile(self._pidfile_path, self.pid)
+            write_pidfile(self._pidfile_path, self.state.own_pid)
         except OSError as exc:
             if is_starting:
                 raise

@@ -35,7 +35,7 @@ def new_master_environment(
     extra: dict[str, str],
 ) -> dict[str, str]:
     env = {**master.environ_orig, **master.settings.env}
-    env[OLD_MASTER_VAR] = str(master.pid)
+    env[OLD_MASTER_VAR] = str(master.state.own_pid)
     env[UPGRADE_CHANNEL_VAR] = str(channel_fd)
     env.update(extra)
     if systemd_names:

@@ -1,168 +1,80 @@
 """HUP: reload the configuration from scratch and replace every worker, the old ones serving meanwhile.
 
-Mixed into `Master` (master.py); this file is where "what happens on SIGHUP" lives.
+The effects a reload needs, with explicit arguments: load the new configuration, app and
+listeners. When a reload starts, completes, fails or reverts is decided in decisions.py
+(`reload_requested`, `reload_ended`, `exit_outcome`) on the phases of state.py; master.py
+switches generations. See docs/SIGNALS.md for the operator's view.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from unitcorn.app import AppLoadError, load_configured_app, purge_app_modules
-from unitcorn.hooks import call_hook
-from unitcorn.logs import configure_logging, set_log_context
+from unitcorn.process.environment import apply_environment
 from unitcorn.settings import ConfigError, UsageError, load_settings
 from unitcorn.sockets import BindError, Listener, explicit_umask, open_listeners
 
-if TYPE_CHECKING:
-    from unitcorn.arbiter.master import Master
 
-@dataclass
-class ReloadBase:
-    """What a reload falls back to if its new generation fails to boot."""
+class ReloadFailed(Exception):
+    """The new configuration cannot be served; the message says why (the old one serves on)."""
+
+
+@dataclass(frozen=True)
+class NextGeneration:
+    """A new configuration, loaded and bound: what the master switches to on HUP."""
 
     settings: Any
-    generation: int
-    num_workers: int
     app: Any
+    listeners: list[Listener]
 
 
-class Reloader:
-    """The master's reload: one at a time, reverting when the new generation cannot boot."""
-
-    def __init__(self, master: Master) -> None:
-        self.master = master
-        self.base: ReloadBase | None = None
-        self.is_requested_again = False
-        # Generation numbers are never reused, even after a reverted reload: the failed
-        # generation's workers may still be on their way out when the next one starts.
-        self.newest_generation = master.generation
-
-    @property
-    def is_reloading(self) -> bool:
-        return self.base is not None
-
-    def reload(self) -> None:
-        """Reload configuration from scratch and replace every worker, old ones serving meanwhile."""
-        if self.base is not None:
-            # Let the running reload finish first; then apply the newest configuration.
-            self.is_requested_again = True
-            return
-        self.master.lifecycle.reload_started(self.master)
+def prepare_generation(
+    argv: list[str],
+    environ_orig: dict[str, str],
+    start_cwd: str,
+    board_capacity: int,
+    current_settings: Any,
+    current_listeners: list[Listener],
+) -> NextGeneration:
+    """Load the configuration from scratch (as at start), the app if preloaded, and the
+    listeners it binds; raises ReloadFailed with the environment of `current_settings` back."""
+    try:
+        settings = load_settings(argv, environ_orig, cwd=start_cwd)
+        check_worker_bounds(settings, board_capacity)
+    except (ConfigError, UsageError) as exc:
+        raise ReloadFailed(f"configuration: {exc}") from exc
+    apply_environment(environ_orig, settings)
+    app = None
+    if settings.preload_app:
         try:
-            settings = load_settings(self.master.argv, self.master.environ_orig, cwd=self.master.start_cwd)
-            check_worker_bounds(settings, self.master.board_capacity)
-        except (ConfigError, UsageError) as exc:
-            self.fail(f"configuration: {exc}")
-            return
-        self.apply_environment(settings)
-        app = None
-        if settings.preload_app:
-            try:
-                purge_app_modules(settings.pythonpath, settings.chdir)
-                app = load_configured_app(settings)
-            except AppLoadError as exc:
-                self.apply_environment(self.master.settings)
-                self.fail(f"application: {exc}")
-                return
-        try:
-            listeners = open_listeners(
-                self.binds_for(settings, self.master.listeners),
-                settings.backlog,
-                settings.reuse_port,
-                inherited=self.master.listeners,
-                owner=(settings.user, settings.group),
-                umask=explicit_umask(settings),
-            )
-        except BindError as exc:
-            self.apply_environment(self.master.settings)
-            self.fail(f"listeners: {exc}")
-            return
-        for listener in self.master.listeners:
-            if listener not in listeners:
-                self.master.log.info("closing listener no longer bound address=%s", listener)
-                listener.close(unlink=self.master.may_unlink_sockets())
-        master = self.master
-        self.base = ReloadBase(master.settings, master.generation, master.num_workers, master.app)
-        old_count = self.master.num_workers
-        self.master.listeners = listeners
-        self.master.settings = settings
-        self.master.app = app
-        configure_logging(settings)
-        for warning in settings.warnings:  # as at start: the reloaded config may add some
-            master.log.warning("configuration warning: %s", warning)
-        self.master.num_workers = settings.workers
-        if self.master.num_workers != old_count:
-            call_hook(settings, "nworkers_changed", self.master, self.master.num_workers, old_count)
-        call_hook(settings, "on_reload", self.master)
-        self.master.update_pidfile()
-        self.master.set_title()
-        self.newest_generation += 1
-        self.master.generation = self.newest_generation
-        set_log_context(UNITCORN_GENERATION=self.master.generation)
-        master.log.info("reload started generation=%d workers=%d", master.generation, master.num_workers)
-
-    @staticmethod
-    def binds_for(settings: Any, inherited: list[Listener]) -> list[Any]:
-        """Under socket activation with no `bind` configured, serve exactly systemd's sockets
-        (binding the default 127.0.0.1:8000 as well would surprise everyone)."""
-        if settings.origin("bind") == "default" and any(lst.is_from_socket_unit for lst in inherited):
-            return []
-        return list(settings.bind)
-
-    def apply_environment(self, settings: Any) -> None:
-        apply_environment(self.master.environ_orig, settings)
-
-    def check_done(self) -> None:
-        if self.base is None or self.master.booted_workers() < self.master.num_workers:
-            return
-        self.base = None
-        self.master.log.info("reload complete generation=%d", self.master.generation)
-        self.master.lifecycle.reload_finished(self.master, ok=True, reason="")
-        self._again_if_asked()
-
-    def fail(self, reason: str) -> None:
-        self.master.log.error("reload failed, old generation keeps serving reason=%s", reason)
-        self.master.lifecycle.reload_finished(self.master, ok=False, reason=reason)
-        self._again_if_asked()
-
-    def revert(self, reason: str) -> None:
-        base = self.base
-        assert base is not None
-        failed_generation = self.master.generation
-        self.base = None
-        for handle in list(self.master.workers.values()):
-            if handle.generation == failed_generation:
-                self.master.retire_worker(handle.pid, time.monotonic())
-        self.master.settings, self.master.generation = base.settings, base.generation
-        self.master.num_workers, self.master.app = base.num_workers, base.app
-        set_log_context(UNITCORN_GENERATION=self.master.generation)
-        configure_logging(self.master.settings)
-        self.apply_environment(self.master.settings)
-        self.master.update_pidfile()
-        self.fail(reason)
-
-    def _again_if_asked(self) -> None:
-        if self.is_requested_again:
-            self.is_requested_again = False
-            self.reload()
+            purge_app_modules(settings.pythonpath, settings.chdir)
+            app = load_configured_app(settings)
+        except AppLoadError as exc:
+            apply_environment(environ_orig, current_settings)
+            raise ReloadFailed(f"application: {exc}") from exc
+    try:
+        listeners = open_listeners(
+            binds_for(settings, current_listeners),
+            settings.backlog,
+            settings.reuse_port,
+            inherited=current_listeners,
+            owner=(settings.user, settings.group),
+            umask=explicit_umask(settings),
+        )
+    except BindError as exc:
+        apply_environment(environ_orig, current_settings)
+        raise ReloadFailed(f"listeners: {exc}") from exc
+    return NextGeneration(settings, app, listeners)
 
 
-
-def apply_environment(original: Mapping[str, str], settings: Any) -> None:
-    """Make the process environment the original one plus this configuration's --env, and
-    enter its chdir: at start, and again on every reload (or its revert)."""
-    if os.environ != original:
-        # Only when it differs: clearing rebuilds the C environ, and setproctitle (on its first
-        # use) needs the block the kernel laid out after argv to still be in place.
-        os.environ.clear()
-        os.environ.update(original)
-    os.environ.update(settings.env)
-    if settings.chdir:
-        os.chdir(settings.chdir)
+def binds_for(settings: Any, inherited: list[Listener]) -> list[Any]:
+    """Under socket activation with no `bind` configured, serve exactly systemd's sockets
+    (binding the default 127.0.0.1:8000 as well would surprise everyone)."""
+    if settings.origin("bind") == "default" and any(lst.is_from_socket_unit for lst in inherited):
+        return []
+    return list(settings.bind)
 
 
 def check_worker_bounds(settings: Any, board_capacity: int | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from unitcorn.arbiter.lifecycle import Lifecycle
+from unitcorn.arbiter.lifecycle import Lifecycle, MasterStatus
 from unitcorn.statsd import StatsdClient, client_for
 
 
@@ -17,17 +17,17 @@ class WorkerCountGauge(Lifecycle):
         self.settings: Any = None
         self.last_count = -1
 
-    def status_changed(self, master: Any) -> None:
-        if master.settings is not self.settings:  # a reload may have changed the address
-            self.settings = master.settings
+    def status_changed(self, status: MasterStatus) -> None:
+        if status.settings is not self.settings:  # a reload may have changed the address
+            self.settings = status.settings
             if self.client is not None:
                 self.client.close()
-            self.client = client_for(master.settings)
+            self.client = client_for(status.settings)
             self.last_count = -1
-        count = len(master.workers)
+        count = len(status.worker_pids)
         if self.client is not None and count != self.last_count:
             self.last_count = count
             self.client.gauge("gunicorn.workers", count)
 
-    def tick(self, master: Any, now: float) -> None:
-        self.status_changed(master)
+    def tick(self, status: MasterStatus, now: float) -> None:
+        self.status_changed(status)

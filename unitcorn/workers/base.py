@@ -23,9 +23,6 @@ from typing import Any
 
 from unitcorn.accesslog import format_access
 from unitcorn.app import AppLoadError, load_configured_app
-from unitcorn.arbiter.decisions import APP_LOAD_ERROR, WORKER_BOOT_ERROR
-from unitcorn.arbiter.heartbeat import HeartbeatPen
-from unitcorn.arbiter.signals import SignalQueue
 from unitcorn.hooks import call_hook
 from unitcorn.http.options import ParseOptions
 from unitcorn.http.parser import Limits
@@ -38,6 +35,9 @@ from unitcorn.logs import (
     reopen_logs,
     set_log_context,
 )
+from unitcorn.process.exit_codes import APP_LOAD_ERROR, WORKER_BOOT_ERROR
+from unitcorn.process.heartbeat import HeartbeatPen
+from unitcorn.process.signals import SignalQueue
 from unitcorn.proctitle import set_title
 from unitcorn.settings.callables import no_op
 from unitcorn.settings.tls import is_tls

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from unitcorn.arbiter.control import MAX_REQUEST, parse_request
-from unitcorn.arbiter.heartbeat import BoardFull, HeartbeatBoard
 
 
 @pytest.mark.parametrize(
@@ -40,11 +39,3 @@ def test_everything_else_is_a_value_error(line: bytes, message: str | None) -> N
     with pytest.raises(ValueError, match=message):
         parse_request(line)
 
-
-def test_a_full_board_says_so_and_frees_slots() -> None:
-    board = HeartbeatBoard(2)
-    slots = [board.allocate(), board.allocate()]
-    with pytest.raises(BoardFull, match="all 2 heartbeat slots"):
-        board.allocate()
-    board.release(slots[0])
-    assert board.allocate() == slots[0]

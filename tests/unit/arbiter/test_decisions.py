@@ -33,14 +33,14 @@ def test_command_for_signal(signum: int, is_daemon: bool, expected: Command) -> 
 
 
 @pytest.mark.parametrize(
-    ("reexec_pid", "master_pid", "refused"),
+    ("new_master_pid", "old_master_pid", "refused"),
     [(0, 0, False), (123, 0, True), (0, 456, True), (123, 456, True)],
 )
-def test_reexec_guards(reexec_pid: int, master_pid: int, refused: bool) -> None:
-    refusal = d.reexec_refusal(reexec_pid, master_pid)
+def test_reexec_guards(new_master_pid: int, old_master_pid: int, refused: bool) -> None:
+    refusal = d.reexec_refusal(new_master_pid, old_master_pid)
     assert (refusal is not None) is refused
     if refused:
-        assert str(reexec_pid or master_pid) in refusal
+        assert str(new_master_pid or old_master_pid) in refusal
 
 
 @pytest.mark.parametrize(
