@@ -136,7 +136,12 @@ def test_socket_activation_serves_the_demo_app_from_the_packaged_binary(installe
     assert reply.returncode == 0, reply.stderr
     assert reply.stdout.startswith("Hello from unitcorn"), reply.stdout
 
-    props = installed.show(SERVICE, *STATE, "ExecMainPID", "ExecStart", "Type")
+    # A worker may answer before the master has told systemd READY=1: wait for that, bounded.
+    def settled() -> dict[str, str] | None:
+        props = installed.show(SERVICE, *STATE, "ExecMainPID", "ExecStart", "Type")
+        return None if props["ActiveState"] == "activating" else props
+
+    props = installed.wait_for(settled, timeout=30, what="the service to leave activating")
     assert props["ActiveState"] == "active", props
     assert props["Type"] == "notify"
     assert props["MainPID"] != "0"
