@@ -11,6 +11,8 @@ import importlib.util
 import json
 import os
 import signal
+import socket
+import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +100,34 @@ def test_a_failed_lifespan_startup_is_a_boot_failure(start_server) -> None:
 def test_an_app_without_lifespan_is_served(start_server) -> None:
     server = start_server("asgiapps:no_lifespan", *ASGI)
     assert server.get("/") == (200, "plain")
+
+
+def test_lifespan_on_makes_an_app_without_it_a_boot_failure(start_server) -> None:
+    server = start_server("asgiapps:no_lifespan", *ASGI, "--asgi-lifespan", "on", ready=False)
+    assert server.wait_exit() == 3
+    assert "the app does not support the lifespan protocol (asgi_lifespan = on)" in server.log()
+
+
+def test_lifespan_off_never_runs_it(start_server, tmp_path: Path) -> None:
+    marker = tmp_path / "shutdown"
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--asgi-lifespan", "off",
+                          env={"ASGI_SHUTDOWN_MARKER": str(marker)})
+    assert server.get("/state") == (200, "{}")  # startup never set it
+    server.signal(signal.SIGTERM)
+    assert server.wait_exit() == 0
+    assert not marker.exists()
+
+
+def test_a_request_whose_client_left_is_cancelled_after_the_grace(start_server, tmp_path: Path) -> None:
+    server = start_server("asgiapps:ignores_disconnect", *ASGI, "--workers", "1",
+                          "--asgi-disconnect-grace-period", "2", env={"ASGI_MARKER_DIR": str(tmp_path)})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        wait_for(lambda: (tmp_path / "reading").exists(), 10, "the app to read the request")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
+    wait_for(lambda: (tmp_path / "told").exists(), 10, "http.disconnect")
+    assert not (tmp_path / "cancelled").exists()  # told, and given its grace first
+    wait_for(lambda: (tmp_path / "cancelled").exists(), 10, "the task to be cancelled")
 
 
 @pytest.mark.parametrize("name", ["uvicorn.workers.UvicornWorker", "uvicorn_worker.UvicornWorker",
@@ -293,10 +323,15 @@ def test_a_websocket_the_app_refuses_gets_403(start_server) -> None:
     assert refused.value.response.status_code == 403
 
 
-def test_a_message_over_the_limit_closes_with_1009(start_server) -> None:
-    server = start_server("asgiapps:websocket_echo", *ASGI)
+@pytest.mark.parametrize("limit", [None, 1000])
+def test_a_message_over_the_limit_closes_with_1009(start_server, limit: int | None) -> None:
+    args = () if limit is None else ("--websocket-max-message-size", str(limit))
+    server = start_server("asgiapps:websocket_echo", *ASGI, *args)
+    limit = limit or 16 << 20  # gunicorn's default
     with ws_connect(_ws_url(server), open_timeout=10, max_size=None) as ws:
-        ws.send(b"x" * (16 << 20) + b"x")
+        ws.send(b"y" * limit)
+        assert ws.recv(timeout=20) == b"y" * limit
+        ws.send(b"x" * limit + b"x")
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=20)
     assert closed.value.rcvd.code == 1009

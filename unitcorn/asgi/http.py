@@ -55,6 +55,8 @@ class ServerState:
     callbacks_for: Callable[[Any], tuple[Callable[[Request, dict], None] | None, Callable[..., None]]]
     wants_environ: bool  # an access log or a hook looks at the request: build its environ
     websocket_close_delay: float  # a retiring worker closes WebSockets (1012) after this
+    disconnect_grace: float  # a cycle whose client is gone is cancelled after this
+    websocket_max_message: int  # bytes; 0: no limit
     on_connection_closed: Callable[[], None] = lambda: None  # the worker may accept again
     connections: set[HTTPConnection] = field(default_factory=set)
     connecting: int = 0  # accepted by the worker, not yet handed to asyncio: not in connections
@@ -148,6 +150,10 @@ class HTTPConnection(asyncio.Protocol):
         self._can_write.set()
         if self._websocket is not None:
             self._websocket.connection_lost()
+        if self._cycle is not None and not self._cycle.done():
+            # The app has been told (http.disconnect, websocket.disconnect); past the grace it
+            # holds nothing a client is waiting for.
+            self._loop.call_later(self._state.disconnect_grace, self._cycle.cancel)
         state = self._state
         state.connections.discard(self)
         state.on_connection_closed()
@@ -220,7 +226,8 @@ class HTTPConnection(asyncio.Protocol):
             self._next_request()
 
     async def _run_websocket(self, request: Request) -> None:
-        session = self._websocket = WebSocketSession(request, self.write, self._close, self._refuse)
+        session = self._websocket = WebSocketSession(request, self.write, self._close, self._refuse,
+                                                           self._state.websocket_max_message)
         early = self._parser.take_unread()  # frames the client sent right behind its head
         if early:
             session.data_received(early)

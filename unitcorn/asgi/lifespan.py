@@ -1,9 +1,10 @@
 """ASGI lifespan: the app's startup before the worker reports booted, its shutdown as it retires.
 
-Like uvicorn's `--lifespan auto`: an app that raises before it answers the startup event does not
-speak the lifespan protocol (plain ASGI apps often assert the scope type) and is served anyway;
-an app that answers `lifespan.startup.failed` fails the worker's boot (exit 3), as gunicorn's
-post_worker_init failing does.
+`asgi_lifespan` (gunicorn's setting; uvicorn's --lifespan): in `auto` an app that raises or
+returns before it answers the startup event does not speak the lifespan protocol (plain ASGI
+apps often assert the scope type) and is served anyway; in `on` that fails the worker's boot;
+`off` never runs it. An app that answers `lifespan.startup.failed` fails the boot (exit 3), as
+gunicorn's post_worker_init failing does.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ class LifespanFailed(Exception):
 
 
 class Lifespan:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, mode: str = "auto") -> None:
         self._app = app
+        self._mode = mode
         self.state: dict[str, Any] = {}  # copied into every request's scope["state"]
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -33,10 +35,15 @@ class Lifespan:
         self.is_supported = False
 
     async def startup(self) -> None:
+        if self._mode == "off":
+            return
         self._task = asyncio.ensure_future(self._run())
         await self._events.put({"type": "lifespan.startup"})
         answer = await self._answer()
         if answer is None:
+            if self._mode == "on":
+                raise LifespanFailed("lifespan startup failed: the app does not support the "
+                                     "lifespan protocol (asgi_lifespan = on)")
             log.info("ASGI lifespan not supported by the app; serving without it")
             return
         if answer["type"] == "lifespan.startup.failed":

@@ -25,7 +25,8 @@ from unitcorn.logs import ERROR_LOGGER
 
 log = logging.getLogger(ERROR_LOGGER)
 
-MAX_MESSAGE = 16 << 20  # bytes in one message (uvicorn's default); larger: close 1009
+# Frames a client sends before the app accepted are held up to this (or the message limit).
+_MAX_EARLY = 16 << 20
 PING_INTERVAL = 20.0  # seconds between our pings; no pong by the next one: close 1011
 _BAD_HEADER = re.compile(r"[\r\n\x00]")
 
@@ -54,8 +55,10 @@ class WebSocketSession:
     """The ASGI side of one WebSocket: receive/send for the app, frames for the transport."""
 
     def __init__(self, request: Request, write: Callable[[bytes], None], close: Callable[[], None],
-                 refuse: Callable[[int, str], None]) -> None:
+                 refuse: Callable[[int, str], None], max_message: int) -> None:
         self._request = request
+        self._max_message = max_message or None  # websocket_max_message_size; 0: no limit
+        self._max_early = min(max_message or _MAX_EARLY, _MAX_EARLY)
         self._write = write
         self._close_transport = close
         self._refuse = refuse
@@ -77,7 +80,7 @@ class WebSocketSession:
 
     def data_received(self, data: bytes) -> None:
         if self._ws is None:
-            self._pending += data[: MAX_MESSAGE - len(self._pending)]
+            self._pending += data[: self._max_early - len(self._pending)]
             return
         self._ws.receive_data(data)
         try:
@@ -97,7 +100,7 @@ class WebSocketSession:
     def _handle(self, event: Any) -> None:
         if isinstance(event, Message):
             self._fragment_size += len(event.data)
-            if self._fragment_size > MAX_MESSAGE:
+            if self._max_message is not None and self._fragment_size > self._max_message:
                 self._send_close(1009, "message too big")
                 return
             self._fragments.append(event.data)

@@ -41,6 +41,40 @@ _ASGI_LOOP = Setting(
     "asyncio, or uvloop (which must be installed: the `uvloop` extra).",
 )
 
+ASGI_LIFESPANS = ("auto", "on", "off")
+
+
+def _to_asgi_lifespan(value: object) -> str:
+    mode = c.to_text(value).strip().lower()
+    if mode not in ASGI_LIFESPANS:
+        raise ValueError(f"must be one of {', '.join(ASGI_LIFESPANS)}")
+    return mode
+
+
+# The asgi worker's other settings, under gunicorn 27's names.
+_ASGI_SETTINGS = (
+    Setting(
+        name="asgi_lifespan", section="Worker Processes", default="auto",
+        convert=_to_asgi_lifespan, flags=("--asgi-lifespan",), metavar="STRING",
+        help="The ASGI lifespan protocol: auto (run it if the app speaks it), on (an app that "
+        "does not is a boot failure, exit 3), off (never). With auto and on, an app that "
+        "answers lifespan.startup.failed fails the boot.",
+    ),
+    Setting(
+        name="asgi_disconnect_grace_period", section="Worker Processes", default=3,
+        convert=c.to_int(0, 3600), flags=("--asgi-disconnect-grace-period",), metavar="INT",
+        help="Seconds an ASGI request may run on after its client disconnected (the app has "
+        "been told: http.disconnect); then its task is cancelled. 0 cancels at once.",
+    ),
+    Setting(
+        name="websocket_max_message_size", section="Worker Processes", default=16 << 20,
+        convert=c.to_int(0), flags=("--websocket-max-message-size",), metavar="INT",
+        help="The largest WebSocket message, in bytes, the asgi worker holds for the app; a "
+        "larger one closes the connection with 1009. 0: no limit (each message is held whole "
+        "in memory: keep a limit for clients you do not trust).",
+    ),
+)
+
 
 SETTINGS: tuple[Setting, ...] = (
     # -- Config File --
@@ -108,6 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
         help="The most simultaneous connections one worker holds (every worker class).",
     ),
     _ASGI_LOOP,
+    *_ASGI_SETTINGS,
     Setting(
         name="max_requests", section="Worker Processes", default=0, convert=c.to_int(0),
         flags=("--max-requests",), metavar="INT",
@@ -565,8 +600,6 @@ SETTINGS: tuple[Setting, ...] = (
 # Why an ignored setting changes nothing here; shared by the settings that share a reason.
 _NOT_YET = "not implemented yet"
 _HTTP2 = "unitcorn speaks HTTP/1.0 and HTTP/1.1 only"
-_ASGI = ("not implemented yet; the asgi worker uses lifespan auto and a 16 MiB "
-         "WebSocket message limit (docs/asgi.md)")
 _DIRTY = "unitcorn has no dirty arbiters (gunicorn 27's separate pool for long-running tasks)"
 _LOCALHOST = "127.0.0.1,::1"
 
@@ -632,17 +665,6 @@ IGNORED: tuple[IgnoredSetting, ...] = (
     IgnoredSetting(
         "http2_max_header_list_size", ("--http2-max-header-list-size",), metavar="INT",
         default=65536, why=_HTTP2,
-    ),
-    IgnoredSetting(
-        "asgi_lifespan", ("--asgi-lifespan",), metavar="STRING", default="auto", why=_ASGI,
-    ),
-    IgnoredSetting(
-        "asgi_disconnect_grace_period", ("--asgi-disconnect-grace-period",), metavar="INT",
-        default=3, why=_ASGI,
-    ),
-    IgnoredSetting(
-        "websocket_max_message_size", ("--websocket-max-message-size",), metavar="INT",
-        default=16777216, why=_ASGI,
     ),
     IgnoredSetting(
         "http_parser", ("--http-parser",), metavar="STRING", default="auto",

@@ -29,6 +29,9 @@ class SettingFields:
     threads: int
     worker_connections: int
     asgi_loop: str
+    asgi_lifespan: str
+    asgi_disconnect_grace_period: int
+    websocket_max_message_size: int
     max_requests: int
     max_requests_jitter: int
     timeout: int

@@ -71,7 +71,7 @@ class AsgiWorker(Worker):
         asyncio.set_event_loop(self._loop)
         self._listen_for_signals()
         self.log.info("asgi worker pid=%d loop=%s", os.getpid(), loop_name)
-        self._lifespan = Lifespan(self.wsgi)
+        self._lifespan = Lifespan(self.wsgi, self.cfg.asgi_lifespan)
         self._run_until_complete(self._lifespan.startup())
 
     def _listen_for_signals(self) -> None:
@@ -124,6 +124,8 @@ class AsgiWorker(Worker):
             or self.cfg.post_request is not no_op or self.logger is not None,
             # Just before the master's graceful timeout ends: a close the client can act on.
             websocket_close_delay=max(0.0, self.cfg.graceful_timeout - 1.0),
+            disconnect_grace=float(self.cfg.asgi_disconnect_grace_period),
+            websocket_max_message=self.cfg.websocket_max_message_size,
             on_connection_closed=self._maybe_resume_accepting,
         )
         self._is_accepting = False

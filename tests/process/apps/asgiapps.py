@@ -77,6 +77,23 @@ async def echo(scope, receive, send):
         await _reply(send, str(os.getpid()).encode())
 
 
+async def ignores_disconnect(scope, receive, send):
+    """Reads the request, hears http.disconnect, then waits on regardless: writes
+    $ASGI_MARKER_DIR/told when told, /cancelled when the server cancels it (no lifespan)."""
+    assert scope["type"] == "http"
+    markers = Path(os.environ["ASGI_MARKER_DIR"])
+    await _read_body(receive)
+    (markers / "reading").write_text("")
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    (markers / "told").write_text("")
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        (markers / "cancelled").write_text("")
+        raise
+
+
 async def failing_startup(scope, receive, send):
     assert scope["type"] == "lifespan"
     await receive()
