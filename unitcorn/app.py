@@ -11,13 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 from unitcorn import pastedeploy
+from unitcorn.settings.values import Settings
 
 
 class AppLoadError(Exception):
     """The application could not be imported or is not a WSGI callable (exit code 4)."""
 
 
-def load_configured_app(settings: Any) -> Callable[..., Any]:
+def load_configured_app(settings: Settings) -> Callable[..., Any]:
     """The application the settings name: --paste's ini if given, else MODULE:CALLABLE."""
     if not settings.paste:
         return load_app(settings.app_uri, settings.pythonpath, settings.chdir)

@@ -21,6 +21,7 @@ import ssl
 from typing import Any
 
 from unitcorn.settings.tls import server_context
+from unitcorn.settings.values import Settings
 
 _WANTS = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
@@ -42,7 +43,7 @@ class ServerTLS:
         return TLSSocket(wrapped)
 
 
-def server_tls(settings: Any) -> ServerTLS | None:
+def server_tls(settings: Settings) -> ServerTLS | None:
     """The TLS side for these settings; None when TLS is off (no certfile)."""
     context = server_context(settings)
     if context is None:

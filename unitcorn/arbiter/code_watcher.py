@@ -23,7 +23,6 @@ import selectors
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from unitcorn import pastedeploy
 from unitcorn.app import search_paths
@@ -32,6 +31,7 @@ from unitcorn.arbiter.decisions import Command
 from unitcorn.arbiter.file_events import FileEvents
 from unitcorn.arbiter.lifecycle import Lifecycle, MasterRequests, MasterStatus
 from unitcorn.logs import ERROR_LOGGER
+from unitcorn.settings.values import Settings
 
 log = logging.getLogger(ERROR_LOGGER)
 
@@ -45,12 +45,12 @@ _SKIPPED = {"__pycache__", "node_modules", "site-packages", "dist-packages"}
 Snapshot = dict[str, tuple[int, int]]  # path -> (size, mtime in ns)
 
 
-def watched_roots(settings: Any) -> list[str]:
+def watched_roots(settings: Settings) -> list[str]:
     roots = search_paths(settings.pythonpath, settings.chdir) or [os.getcwd()]
     return [os.path.abspath(root) for root in roots]
 
 
-def extra_files(settings: Any) -> list[str]:
+def extra_files(settings: Settings) -> list[str]:
     """reload_extra_files, and the --paste ini: its sections are the application too."""
     files = [str(path) for path in settings.reload_extra_files]
     if settings.paste:
@@ -119,7 +119,7 @@ def first_change(before: Snapshot, after: Snapshot) -> str | None:
 class CodeWatcher(Lifecycle):
     """A master plug-in: reload when something changed, seen by events or by a scan on its deadline."""
 
-    def __init__(self, settings: Any, master: MasterRequests) -> None:
+    def __init__(self, settings: Settings, master: MasterRequests) -> None:
         # A .pyc is trusted when the source's size and whole-second mtime match: a file saved
         # twice within a second at the same size would be served stale. Workers are forked, so
         # this reaches them, and preloading masters too.

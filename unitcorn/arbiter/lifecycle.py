@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from unitcorn.arbiter.decisions import Command
 from unitcorn.logs import ERROR_LOGGER
+from unitcorn.settings.values import Settings
 from unitcorn.sockets import Listener
 
 log = logging.getLogger(ERROR_LOGGER)
@@ -39,7 +40,7 @@ class MasterStatus:
     new_master_pid: int
     exit_code: int
     listeners: tuple[Listener, ...]
-    settings: Any
+    settings: Settings
 
 
 class MasterRequests(Protocol):

@@ -47,6 +47,7 @@ from unitcorn.process.environment import apply_environment
 from unitcorn.process.heartbeat import BoardFull, HeartbeatBoard
 from unitcorn.process.signals import SignalQueue, fork_with_signals_blocked
 from unitcorn.proctitle import set_title
+from unitcorn.settings.values import Settings
 from unitcorn.sockets import Listener, explicit_umask, open_listeners
 from unitcorn.workers import worker_class_for
 
@@ -61,7 +62,7 @@ class Master:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         argv: list[str],
         environ: dict[str, str],
         inherited: list[Listener],

@@ -14,6 +14,7 @@ from typing import Any
 from unitcorn.app import AppLoadError, load_configured_app, purge_app_modules
 from unitcorn.process.environment import apply_environment
 from unitcorn.settings import ConfigError, UsageError, load_settings
+from unitcorn.settings.values import Settings
 from unitcorn.sockets import BindError, Listener, explicit_umask, open_listeners
 
 
@@ -25,7 +26,7 @@ class ReloadFailed(Exception):
 class NextGeneration:
     """A new configuration, loaded and bound: what the master switches to on HUP."""
 
-    settings: Any
+    settings: Settings
     app: Any
     listeners: list[Listener]
 
@@ -35,7 +36,7 @@ def prepare_generation(
     environ_orig: dict[str, str],
     start_cwd: str,
     board_capacity: int,
-    current_settings: Any,
+    current_settings: Settings,
     current_listeners: list[Listener],
 ) -> NextGeneration:
     """Load the configuration from scratch (as at start), the app if preloaded, and the
@@ -69,7 +70,7 @@ def prepare_generation(
     return NextGeneration(settings, app, listeners)
 
 
-def binds_for(settings: Any, inherited: list[Listener]) -> list[Any]:
+def binds_for(settings: Settings, inherited: list[Listener]) -> list[Any]:
     """Under socket activation with no `bind` configured, serve exactly systemd's sockets
     (binding the default 127.0.0.1:8000 as well would surprise everyone)."""
     if settings.origin("bind") == "default" and any(lst.is_from_socket_unit for lst in inherited):
@@ -77,7 +78,7 @@ def binds_for(settings: Any, inherited: list[Listener]) -> list[Any]:
     return list(settings.bind)
 
 
-def check_worker_bounds(settings: Any, board_capacity: int | None = None) -> None:
+def check_worker_bounds(settings: Settings, board_capacity: int | None = None) -> None:
     """Raise ConfigError unless `workers` fits under `max_workers`, and `max_workers` fits the
     heartbeat board sized at start (`board_capacity`, None before there is one).
 

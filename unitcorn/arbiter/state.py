@@ -13,6 +13,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from unitcorn.settings.values import Settings
+
 
 @dataclass
 class WorkerHandle:
@@ -48,7 +50,7 @@ class ReloadPhase(enum.Enum):
 class Fallback:
     """What a reload falls back to if its new generation fails to boot."""
 
-    settings: Any
+    settings: Settings
     generation: int
     desired_workers: int
     app: Any

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from unitcorn.arbiter.lifecycle import Lifecycle, MasterStatus
+from unitcorn.settings.values import Settings
 from unitcorn.statsd import StatsdClient, client_for
 
 
@@ -14,7 +13,7 @@ class WorkerCountGauge(Lifecycle):
     def __init__(self) -> None:
         super().__init__()
         self.client: StatsdClient | None = None
-        self.settings: Any = None
+        self.settings: Settings | None = None
         self.last_count = -1
 
     def status_changed(self, status: MasterStatus) -> None:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Protocol
 
 
-def apply_environment(original: Mapping[str, str], settings: Any) -> None:
+class EnvironmentSettings(Protocol):
+    """What this needs of unitcorn.settings.Settings (process/ imports nothing above it)."""
+
+    @property
+    def env(self) -> dict[str, str]: ...
+
+    @property
+    def chdir(self) -> str: ...
+
+
+def apply_environment(original: Mapping[str, str], settings: EnvironmentSettings) -> None:
     """Make the process environment the original one plus this configuration's --env, and
     enter its chdir: at start (cli.py), and again on every reload or its revert (the master)."""
     if os.environ != original:

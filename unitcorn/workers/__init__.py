@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from unitcorn.settings.values import Settings
 
-def worker_class_for(settings: Any) -> Any:
+
+def worker_class_for(settings: Settings) -> Any:
     """The worker class for these settings (imported lazily: the master needs only one)."""
     if settings.effective_worker_class == "gevent":
         from unitcorn.workers.gevent import GeventWorker

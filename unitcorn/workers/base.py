@@ -41,6 +41,7 @@ from unitcorn.process.signals import SignalQueue
 from unitcorn.proctitle import set_title
 from unitcorn.settings.callables import no_op
 from unitcorn.settings.tls import is_tls
+from unitcorn.settings.values import Settings
 from unitcorn.sockets import explicit_umask
 from unitcorn.statsd import StatsdClient
 from unitcorn.statsd import client_for as statsd_client_for
@@ -73,7 +74,7 @@ class Worker:
         age: int,
         ppid: int,
         listeners: list[Any],
-        settings: Any,
+        settings: Settings,
         app: Any,
         heartbeat: HeartbeatPen,
         boot_fd: int,
@@ -356,7 +357,7 @@ class RequestHooks:
         call_hook(worker.cfg, "post_request", worker, req, environ, response)
 
 
-def wsgi_options(settings: Any) -> WSGIOptions:
+def wsgi_options(settings: Settings) -> WSGIOptions:
     tls = is_tls(settings)
     return WSGIOptions(
         limits=Limits(

@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from unitcorn.settings.values import Settings
+
 
 class HookRequest:
     """gunicorn's `http.message.Request`: what pre_request and post_request receive.
@@ -20,7 +22,7 @@ class HookRequest:
     (`req.start_time = time.time()`) and read them back in post_request.
     """
 
-    def __init__(self, request: Any, environ: dict[str, Any], peer: Any, cfg: Any) -> None:
+    def __init__(self, request: Any, environ: dict[str, Any], peer: Any, cfg: Settings) -> None:
         self.source = request  # unitcorn's Request this one describes
         self.cfg = cfg
         self.method = request.method
