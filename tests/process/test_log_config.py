@@ -87,3 +87,23 @@ def test_a_missing_log_config_fails_before_anything_starts(tmp_path: Path) -> No
     )
     assert result.returncode == 78
     assert "logconfig = " in result.stderr and "missing.ini" in result.stderr
+
+
+def test_a_reload_whose_log_config_does_not_apply_fails_as_a_whole(start_server, tmp_path: Path) -> None:
+    """It reads well (a dict) but fails when applied: the reload fails before anything changed."""
+    server = start_server("testapps:route", config="workers = 1\n")
+    workers = server.workers()
+    (tmp_path / "unitcorn.conf.py").write_text(
+        "workers = 2\n"
+        "logconfig_dict = {'version': 1, 'root': {'handlers': ['file']}, 'handlers': {'file': {\n"
+        "    'class': 'logging.FileHandler', 'filename': '/nonexistent-directory/app.log'}}}\n"
+    )
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"reload failed, old generation keeps serving reason=logging: logconfig_dict")
+    assert "unexpected error" not in server.log()
+    assert server.get("/")[0] == 200
+    assert server.workers() == workers  # the old generation, at its old size
+    (tmp_path / "unitcorn.conf.py").write_text("workers = 2\n")
+    server.signal(signal.SIGHUP)
+    server.wait_for_log(r"reload complete generation=2")
+    assert len(server.workers()) == 2

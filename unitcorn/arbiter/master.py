@@ -29,7 +29,13 @@ from unitcorn.arbiter.decisions import Command
 from unitcorn.arbiter.descriptors import close_all_but, worker_descriptors
 from unitcorn.arbiter.lifecycle import Lifecycle, Lifecycles, MasterStatus
 from unitcorn.arbiter.reexec import exec_new_master
-from unitcorn.arbiter.reload import ReloadFailed, binds_for, check_worker_bounds, prepare_generation
+from unitcorn.arbiter.reload import (
+    NextGeneration,
+    ReloadFailed,
+    binds_for,
+    check_worker_bounds,
+    prepare_generation,
+)
 from unitcorn.arbiter.state import (
     Fallback,
     MasterState,
@@ -47,6 +53,7 @@ from unitcorn.process.environment import apply_environment
 from unitcorn.process.heartbeat import BoardFull, HeartbeatBoard
 from unitcorn.process.signals import SignalQueue, fork_with_signals_blocked
 from unitcorn.proctitle import set_title
+from unitcorn.settings.errors import ConfigError
 from unitcorn.settings.values import Settings
 from unitcorn.sockets import Listener, explicit_umask, open_listeners
 from unitcorn.workers import worker_class_for
@@ -601,6 +608,15 @@ class Master:
         except ReloadFailed as exc:
             self._reload_failed(str(exc))
             return
+        try:
+            # First of the changes, as it is the one that can still fail: a logging config that
+            # reads well but does not apply (an unknown handler class, a --logger-class that
+            # raises).
+            configure_logging(next_generation.settings)
+        except ConfigError as exc:
+            self._abandon_generation(next_generation)
+            self._reload_failed(f"logging: {exc}")
+            return
         for listener in self.listeners:
             if listener not in next_generation.listeners:
                 self.log.info("closing listener no longer bound address=%s", listener)
@@ -612,7 +628,6 @@ class Master:
         self.listeners = next_generation.listeners
         self.settings = settings
         self.app = next_generation.app
-        configure_logging(settings)
         for warning in settings.warnings:  # as at start: the reloaded config may add some
             self.log.warning("configuration warning: %s", warning)
         state.desired_workers = settings.workers
@@ -625,6 +640,18 @@ class Master:
         state.generation = state.reload.newest_generation
         set_log_context(UNITCORN_GENERATION=state.generation)
         self.log.info("reload started generation=%d workers=%d", state.generation, state.desired_workers)
+
+    def _abandon_generation(self, next_generation: NextGeneration) -> None:
+        """A prepared generation that will not run: its new sockets closed, and the logging and
+        environment of the settings that serve on put back."""
+        for listener in next_generation.listeners:
+            if listener not in self.listeners:
+                listener.close(unlink=self.may_unlink_sockets())
+        apply_environment(self.environ_orig, self.settings)
+        try:
+            configure_logging(self.settings)
+        except ConfigError as exc:  # its file changed on disk meanwhile: built-in logging is in place
+            self.log.error("logging: the serving configuration's logging no longer applies: %s", exc)
 
     def _check_reload_done(self) -> None:
         if not decisions.is_reload_complete(self.state):
