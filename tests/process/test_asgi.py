@@ -6,6 +6,7 @@ installed; the test extra installs it).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import importlib.util
 import json
@@ -200,6 +201,43 @@ def worker_abort(worker):
 
 def _noted(record: Path) -> list[str]:
     return record.read_text().splitlines() if record.exists() else []
+
+
+def test_a_client_that_does_not_read_is_dropped_at_the_send_timeout(start_server) -> None:
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--send-timeout", "1")
+    with socket.socket() as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        stalled.settimeout(30)
+        stalled.connect(("127.0.0.1", server.port))
+        stalled.sendall(b"GET /big?%d HTTP/1.1\r\nHost: t\r\n\r\n" % (256 << 20))
+        server.wait_for_log("response send timed out", timeout=30)
+        assert server.get("/echo")[0] == 200  # the worker went on serving meanwhile
+        # Dropped, not left to asyncio to flush to a client that reads nothing: the retiring
+        # worker holds no connection.
+        server.signal(signal.SIGTERM)
+        server.wait_for_log(r"worker retiring pid=\d+ connections=0", timeout=10)
+        received = 0
+        with contextlib.suppress(ConnectionResetError):
+            while data := stalled.recv(1 << 20):
+                received += len(data)
+    assert received < 256 << 20
+
+
+def test_the_apps_own_time_is_not_the_clients_send_time(start_server) -> None:
+    """The app thinks longer than --send-timeout before each block; a client reading at full
+    speed through a small window gets every byte."""
+    server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--send-timeout", "1")
+    block = 1 << 20
+    with socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.settimeout(30)
+        client.connect(("127.0.0.1", server.port))
+        client.sendall(b"GET /pauses?1.5&%d&2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % block)
+        received = b""
+        while chunk := client.recv(1 << 16):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and len(body) == 2 * block
 
 
 def test_a_blocked_event_loop_is_a_late_heartbeat(start_server, tmp_path: Path) -> None:

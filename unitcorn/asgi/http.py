@@ -39,7 +39,6 @@ _DRAIN_LIMIT = 1 << 20  # unread body dropped after a response to keep the conne
 _LINGER_TIMEOUT = 2.0
 _LINGER_LIMIT = 32 << 20
 _SILENT_CLIENT_GRACE = 1.0
-_SEND_PROGRESS = 1 << 16  # bytes a client must take every send_timeout
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -267,15 +266,19 @@ class HTTPConnection(asyncio.Protocol):
         if self._transport is not None and self._phase not in ("closed", "lingering"):
             self._transport.write(data)
 
-    async def drain(self, deadline: float) -> None:
-        """Wait until the transport's buffer is below its high-water mark, or the deadline."""
+    async def drain(self) -> None:
+        """Wait, at most send_timeout, until the client has taken the transport's buffer down to
+        its low-water mark (from above the high-water mark: 48 KiB with asyncio's and uvloop's
+        defaults). Only this wait counts against the client, never the app's own time."""
         if self._can_write.is_set():
             return
         try:
-            await asyncio.wait_for(self._can_write.wait(), max(0.0, deadline - time.monotonic()))
+            await asyncio.wait_for(self._can_write.wait(), self._options.send_timeout)
         except TimeoutError:
             log.info("response send timed out peer=%s", self._client[0] if self._client else "")
-            self._close()
+            # Not close(): asyncio would go on flushing the buffer to the client that stalled.
+            self._phase = "closed"
+            self.abort()
 
     async def wait_for_data(self, deadline: float) -> bool:
         """Wait for more request bytes (or EOF); False when the deadline passed first."""
@@ -392,8 +395,6 @@ class _Cycle:
         started = time.monotonic()
         self._started = started
         self._body_deadline = started + options.body_timeout
-        self._send_deadline = started + options.send_timeout
-        self._send_credit = 0
         self.body_done = not (request.is_chunked or request.content_length)
         self._request_ended = False  # the app has had the message with more_body False
         self._continue_due = request.expects_continue and not self.body_done
@@ -534,8 +535,7 @@ class _Cycle:
                 self._keep_alive = False  # fewer bytes than announced: only a close ends it
         data = b"".join(parts)
         conn.write(data)
-        self._count_sent(len(data))
-        await conn.drain(self._send_deadline)
+        await conn.drain()
 
     def _frame(self, known_length: int | None) -> bytes:
         conn, request = self._conn, self._request
@@ -551,11 +551,6 @@ class _Cycle:
         self._keep_alive = framing.keep_alive
         return head
 
-    def _count_sent(self, sent: int) -> None:
-        self._send_credit += sent
-        if self._send_credit >= _SEND_PROGRESS:
-            self._send_credit = 0
-            self._send_deadline = time.monotonic() + self._conn._options.send_timeout
 
 
 _REASONS = {status.value: status.phrase for status in http.HTTPStatus}

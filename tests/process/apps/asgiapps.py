@@ -28,8 +28,8 @@ async def _reply(send, body: bytes, status: int = 200, headers: list | None = No
 
 async def echo(scope, receive, send):
     """/echo: the body back; /stream: three chunks; /state: the lifespan state; /refuse: 413
-    without reading the body; /big?BYTES; /block?SECONDS blocks the loop (a stuck app);
-    anything else: the worker's pid. Lifespan: startup sets state, shutdown writes
+    without reading the body; /big?BYTES; /pauses?SECONDS&BYTES&COUNT; /block?SECONDS blocks
+    the loop (a stuck app); anything else: the worker's pid. Lifespan: startup sets state, shutdown writes
     $ASGI_SHUTDOWN_MARKER."""
     if scope["type"] == "lifespan":
         while True:
@@ -68,6 +68,14 @@ async def echo(scope, receive, send):
         for sent in range(0, size, 65536):
             await send({"type": "http.response.body", "body": block[: min(65536, size - sent)],
                         "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/pauses":  # SECONDS&BYTES&COUNT: COUNT blocks, the app thinking before each
+        seconds, size, count = (float(part) for part in scope["query_string"].split(b"&"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(int(size * count)).encode())]})
+        for _ in range(int(count)):
+            await asyncio.sleep(seconds)
+            await send({"type": "http.response.body", "body": b"x" * int(size), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     elif path == "/block":
         import time
