@@ -29,6 +29,21 @@ WORKER_CLASSES = {
 }
 
 
+def get_through_small_window(port: int, target: str, timeout: float = 30) -> tuple[bytes, bytes]:
+    """GET `target` (Connection: close) as a client with a 4 KiB receive window that reads as
+    fast as it can: (head, body)."""
+    with socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+        client.settimeout(timeout)
+        client.connect(("127.0.0.1", port))
+        client.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        received = bytearray()
+        while chunk := client.recv(1 << 16):
+            received += chunk
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    return head, body
+
+
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
     """Poll `predicate` until it returns something truthy; fail naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout

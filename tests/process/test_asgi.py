@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import requests
-from harness import is_alive, wait_for
+from harness import get_through_small_window, is_alive, wait_for
 from http_wire import Wire
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
@@ -228,15 +228,7 @@ def test_the_apps_own_time_is_not_the_clients_send_time(start_server) -> None:
     speed through a small window gets every byte."""
     server = start_server("asgiapps:echo", *ASGI, "--workers", "1", "--send-timeout", "1")
     block = 1 << 20
-    with socket.socket() as client:
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        client.settimeout(30)
-        client.connect(("127.0.0.1", server.port))
-        client.sendall(b"GET /pauses?1.5&%d&2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % block)
-        received = b""
-        while chunk := client.recv(1 << 16):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
+    head, body = get_through_small_window(server.port, f"/pauses?1.5&{block}&2")
     assert head.startswith(b"HTTP/1.1 200 ") and len(body) == 2 * block
 
 

@@ -16,6 +16,7 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 import requests
+from harness import get_through_small_window
 from http_wire import Wire
 
 pytestmark = pytest.mark.timeout(90)
@@ -115,15 +116,7 @@ def test_the_apps_own_time_is_not_the_clients_send_time(start_server, worker_arg
     server = start_server("httpapps:echo", "--send-timeout", "1", "--timeout", "30", "--workers", "1",
                           *worker_args)
     block = 4 << 20
-    with socket.socket() as client:
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
-        client.settimeout(30)
-        client.connect(("127.0.0.1", server.port))
-        client.sendall(b"GET /pauses?1.5&%d&2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % block)
-        received = b""
-        while chunk := client.recv(1 << 16):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
+    head, body = get_through_small_window(server.port, f"/pauses?1.5&{block}&2")
     assert head.startswith(b"HTTP/1.1 200 ") and len(body) == 2 * block
 
 
