@@ -188,7 +188,8 @@ SETTINGS: tuple[Setting, ...] = (
         name="send_timeout", section="Worker Processes", default=30, convert=c.to_int(1),
         flags=("--send-timeout",), metavar="INT", gunicorn=False,
         help="A client must accept at least 64 KiB of a response (or all of it, if less) every "
-        "this many seconds; a slower reader is dropped, so it cannot hold a worker.",
+        "this many seconds that the worker waits on it (the app's own time does not count); a "
+        "slower reader is dropped, so it cannot hold a worker.",
     ),
     Setting(
         name="upgrade_timeout", section="Worker Processes", default=60, convert=c.to_int(1),
