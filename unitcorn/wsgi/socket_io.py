@@ -141,7 +141,11 @@ class ClientSocket:
                 if self._send_deadline:
                     self._send_deadline = time.monotonic() + self._send_timeout
             if sent == len(data):
-                self._back_to_the_app(waited)
+                # _back_to_the_app, inlined for the same reason.
+                if waited:
+                    self._left_at = time.monotonic()
+                else:
+                    self._send_deadline = 0.0
                 return
             data = memoryview(data)[sent:]
 
